@@ -1,0 +1,401 @@
+"""The ``dain`` command line: datasets, fit, test, compare, explain, interactions, bench.
+
+``--json`` prints exactly one JSON document on stdout; progress and logs go to stderr. User errors print one line
+(``error: ...``) and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from dain.errors import ConfigError, DainError
+
+
+def _emit(obj: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+    else:
+        print(text if text is not None else json.dumps(_clean(obj), indent=2))
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _kv(items: list[str] | None) -> dict[str, Any]:
+    from dain.config import parse_override
+
+    return dict(parse_override(t) for t in (items or []))
+
+
+def _parse_lags(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    if ".." in text:
+        a, b = text.split("..", 1)
+        return list(range(int(a), int(b) + 1))
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+# ----------------------------------------------------------------------------------------------------------- datasets
+def cmd_datasets(args: argparse.Namespace) -> int:
+    import dain.datasets  # noqa: F401
+    from dain.data.paths import find_data_dir
+    from dain.data.registry_api import dataset_info
+    from dain.registry import DATASETS
+
+    if args.action == "download":
+        from dain.datasets.download import download
+
+        if not args.name:
+            raise ConfigError("usage: dain datasets download NAME [--dest DIR]")
+        path = download(args.name, args.dest)
+        _emit({"downloaded": args.name, "where": str(path)}, args.json, f"{args.name} downloaded to {path}")
+        return 0
+    rows = []
+    for name in DATASETS.names():
+        info = dataset_info(name)
+        if info.subdir is None:
+            found, where = True, "shipped with dain" if not info.source.startswith("generated") else "generated"
+        else:
+            try:
+                where = str(find_data_dir(info.subdir, args.data_root, info.required))
+                found = True
+            except DainError as e:
+                found, where = False, str(e)
+        rows.append({"name": name, "found": found, "where": where, "task": info.task,
+                     "modalities": info.modalities, "n_samples": info.n_samples, "description": info.description})
+    if args.json:
+        _emit({"datasets": rows}, True)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="dain datasets")
+    for c in ("name", "found", "task", "modalities", "samples", "where"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        mods = ", ".join(f"{k}{tuple(v)}" for k, v in r["modalities"].items())
+        t.add_row(r["name"], "yes" if r["found"] else "no", r["task"], mods, str(r["n_samples"] or "?"),
+                  r["where"] if r["found"] else "not found: " + r["where"].split("(looked in")[-1][:80])
+    Console().print(t)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------- fit
+def _config_from_args(args: argparse.Namespace):
+    from dain.config import RunConfig
+
+    cfg = RunConfig.from_yaml(args.config) if args.config else RunConfig()
+    if args.data:
+        cfg.data.name = args.data
+    elif not args.config:
+        raise ConfigError("--data is required (a dataset name from `dain datasets`, or a folder)")
+    if args.model:
+        if args.config and args.model != cfg.model.name:
+            cfg.model.params = {}
+        cfg.model.name = args.model
+    if getattr(args, "data_root", None):
+        cfg.data.root = args.data_root
+    if getattr(args, "protocol", None):
+        cfg.data.options["protocol"] = args.protocol
+    if getattr(args, "split", None) is not None:
+        cfg.data.options["split"] = args.split
+    cfg.data.options.update(_kv(getattr(args, "option", None)))
+    cfg.model.params.update(_kv(getattr(args, "set", None)))
+    for flag, key in (("seed", "seed"), ("max_epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                      ("accelerator", "accelerator"), ("devices", "devices"), ("strategy", "strategy"),
+                      ("num_nodes", "num_nodes"), ("precision", "precision"), ("patience", "patience"),
+                      ("class_weight", "class_weight")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            setattr(cfg.train, key, v)
+    if getattr(args, "balanced_batches", False):
+        cfg.train.balanced_batches = True
+    import dain.models  # noqa: F401
+    from dain.registry import MODELS
+
+    MODELS.get(cfg.model.name)  # unknown model -> clear error before any data is read
+    return cfg
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from dain.training.runner import fit_run
+
+    cfg = _config_from_args(args)
+    _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
+    with contextlib.redirect_stdout(sys.stderr):
+        res = fit_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    text = (f"test: " + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items())
+            + f"\nrun directory: {res['run_dir']}")
+    _emit(res, args.json, text)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------- test
+def cmd_test(args: argparse.Namespace) -> int:
+    from dain.training.runner import efficiency, evaluate, load_run
+
+    opts = _kv(args.option)
+    with contextlib.redirect_stdout(sys.stderr):
+        cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
+        res = evaluate(model, data, args.split, budget=args.budget)
+        eff = efficiency(model, data, res.stats)
+    out = {"dataset": cfg.data.name, "model": cfg.model.name, "seed": cfg.train.seed, "task": data.spec.task,
+           "split": args.split, "budget": args.budget, args.split: res.metrics, "efficiency": eff,
+           "run_dir": str(args.run)}
+    _emit(out, args.json, f"{args.split}: " + ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items()))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------------ compare
+def cmd_compare(args: argparse.Namespace) -> int:
+    import time
+
+    from dain.training.compare import run_compare
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise ConfigError("--models needs a comma-separated list of model names")
+    import dain.models  # noqa: F401
+    from dain.registry import MODELS
+
+    for m in models:
+        MODELS.get(m)
+    args.model = models[0]
+    cfg = _config_from_args(args)
+    seeds = list(range(args.seeds)) if args.seed_list is None else [int(s) for s in args.seed_list.split(",")]
+    out = Path(args.out or f"runs/compare-{Path(cfg.data.name).name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    params = {m: dict(cfg.model.params) for m in models} if args.set else None
+    splits = [None]
+    if args.all_splits:
+        splits = list(range(1, 6))
+    summaries = []
+    for sp in splits:
+        if sp is not None:
+            cfg.data.options["split"] = sp
+        with contextlib.redirect_stdout(sys.stderr):
+            summaries.append(run_compare(cfg, models, seeds, out if sp is None else out / f"split{sp}",
+                                         args.jobs, params, log=_log))
+    summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
+    if args.published:
+        from dain.published import published_rows
+
+        summary["published"] = published_rows(cfg.data.name, cfg.data.options.get("protocol", "default"))
+        _append_published(Path(summary["table"]), summary["published"])
+    text = Path(summary["table"]).read_text()
+    _emit(summary, args.json, text)
+    return 0
+
+
+def _merge_splits(summaries: list[dict], out: Path) -> dict:
+    """Pool runs of several protocol splits: one value per (split, seed); stats over all of them."""
+    from dain.training.compare import _stats, markdown_table
+
+    merged = dict(summaries[0])
+    merged["splits"] = list(range(1, len(summaries) + 1))
+    merged["results"] = {}
+    for m in summaries[0]["results"]:
+        rows = [s["results"][m] for s in summaries]
+        if any("test" not in r for r in rows):
+            merged["results"][m] = {"error": next(r.get("error") for r in rows if "test" not in r)}
+            continue
+        row = {"test": {}, "val": {}, "efficiency": {}, "time": {}, "runs": [x for r in rows for x in r["runs"]]}
+        for part in ("test", "val", "efficiency", "time"):
+            for k in rows[0][part]:
+                row[part][k] = _stats([v for r in rows for v in r[part][k]["values"]])
+        merged["results"][m] = row
+    (out / "compare.json").write_text(json.dumps(merged, indent=2))
+    (out / "compare.md").write_text(markdown_table(merged).replace("seeds", "splits x seeds", 1))
+    merged["table"] = str(out / "compare.md")
+    return merged
+
+
+def _append_published(table: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    lines = ["", "Published results on the same protocol (not re-run by dain):", "",
+             "| method | " + " | ".join(k for k in rows[0]["metrics"]) + " | source |",
+             "|---|" + "---|" * (len(rows[0]["metrics"]) + 1)]
+    for r in rows:
+        lines.append(f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |")
+    table.write_text(table.read_text() + "\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------------------------------- explain / interactions
+def cmd_explain(args: argparse.Namespace) -> int:
+    from dain.explain import explain_run
+
+    with contextlib.redirect_stdout(sys.stderr):
+        res = explain_run(args.run, args.out)
+    _emit(res, args.json, "wrote " + ", ".join(res["files"]))
+    return 0
+
+
+def cmd_interactions(args: argparse.Namespace) -> int:
+    from dain.data.registry_api import load_dataset
+    from dain.interactions import estimate_pairs
+
+    opts = _kv(args.option)
+    data = load_dataset(args.data, root=args.data_root, seed=args.seed, **opts)
+    mods = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
+    if mods:
+        unknown = [m for m in mods if m not in data.spec.modality_names]
+        if unknown:
+            raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
+    with contextlib.redirect_stdout(sys.stderr):
+        results = estimate_pairs(data, modalities=mods, lags=_parse_lags(args.lags), estimator=args.estimator,
+                                 split="train", seed=args.seed, progress=True)
+    out = {"dataset": args.data, "estimator": args.estimator, "unit": "bits", "split": "train", "results": results}
+    if args.plot:
+        from dain.interactions.plot import plot_interactions
+
+        plot_interactions(results, args.plot)
+        out["plot"] = str(args.plot)
+    lines = [f"{'pair':<24}{'lag':>5}{'R':>8}{'U1':>8}{'U2':>8}{'S':>8}{'total':>8}"]
+    for r in results:
+        lag = "-" if r["lag"] is None else str(r["lag"])
+        lines.append(f"{'/'.join(r['modalities']):<24}{lag:>5}" + "".join(
+            f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total")))
+    _emit(out, args.json, "\n".join(lines) + "\n(bits; train split)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from dain.bench import run_bench
+
+    with contextlib.redirect_stdout(sys.stderr):
+        res = run_bench(args.model, args.data, device=args.device, batch_size=args.batch_size,
+                        data_root=args.data_root, params=_kv(args.set), run=args.run)
+    text = "\n".join(f"{k}: {v}" for k, v in res.items())
+    _emit(res, args.json, text)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------------ parser
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="dataset name (see `dain datasets`) or a bring-your-own folder")
+    p.add_argument("--data-root", help="folder holding the dataset folders (default: $DAIN_DATA, ../shared/data)")
+    p.add_argument("--config", help="YAML run config (e.g. a previous run's config.yaml)")
+    p.add_argument("--protocol", help="split protocol of the dataset (e.g. tmc for mfeat, raindrop for physionet2012)")
+    p.add_argument("--split", type=int, help="split number of the protocol (e.g. 1..5 for raindrop)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="dataset loader option (repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field (repeatable)")
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--class-weight", choices=["none", "balanced"])
+    p.add_argument("--balanced-batches", action="store_true", help="upsample minority classes in training batches")
+    p.add_argument("--accelerator", help="cpu | gpu | auto")
+    p.add_argument("--devices", type=int)
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.add_argument("--num-nodes", type=int)
+    p.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dain", description="Dynamic, interaction-aware multimodal fusion.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("datasets", help="list datasets, where their files were found; download open ones")
+    d.add_argument("action", nargs="?", choices=["list", "download"], default="list")
+    d.add_argument("name", nargs="?")
+    d.add_argument("--dest", help="download destination (default: the first data root)")
+    d.add_argument("--data-root")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(fn=cmd_datasets)
+
+    f = sub.add_parser("fit", help="train a model; writes a run directory")
+    f.add_argument("--model", help="model name (see the registry: early_fusion, late_fusion, transformer, dain, ...)")
+    f.add_argument("--seed", type=int)
+    f.add_argument("--out", help="run directory (default runs/<data>-<model>-s<seed>-<time>)")
+    f.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    _add_train_flags(f)
+    f.set_defaults(fn=cmd_fit)
+
+    t = sub.add_parser("test", help="evaluate a trained run (optionally with a lower agent budget)")
+    t.add_argument("--run", required=True)
+    t.add_argument("--data", help="evaluate on another dataset with the same modalities")
+    t.add_argument("--data-root")
+    t.add_argument("--option", action="append", metavar="KEY=VALUE")
+    t.add_argument("--split", default="test", choices=["train", "val", "test"])
+    t.add_argument("--budget", type=int, help="cap on active agents per sample (dain models)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(fn=cmd_test)
+
+    c = sub.add_parser("compare", help="several models x seeds on identical splits: mean ± std table")
+    c.add_argument("--models", required=True, help="comma-separated model names")
+    c.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    c.add_argument("--seed-list", help="explicit comma-separated seeds")
+    c.add_argument("--out", help="output folder (compare.json, compare.md, one run dir per model x seed)")
+    c.add_argument("--jobs", type=int, default=1, help="parallel fit processes")
+    c.add_argument("--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)")
+    c.add_argument("--published", action="store_true", help="print published results of the protocol beside ours")
+    _add_train_flags(c)
+    c.set_defaults(fn=cmd_compare)
+
+    e = sub.add_parser("explain", help="agent activation, collaboration graph, role importance (PNG + HTML)")
+    e.add_argument("--run", required=True)
+    e.add_argument("--out")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(fn=cmd_explain)
+
+    i = sub.add_parser("interactions", help="redundancy / uniqueness / synergy between modality pairs (bits)")
+    i.add_argument("--data", required=True)
+    i.add_argument("--data-root")
+    i.add_argument("--option", action="append", metavar="KEY=VALUE")
+    i.add_argument("--modalities", help="comma-separated subset (default: every pair)")
+    i.add_argument("--pairs", dest="modalities", help=argparse.SUPPRESS)
+    i.add_argument("--lags", help="0..L or a comma list (sequence modalities)")
+    i.add_argument("--estimator", default="auto", choices=["auto", "exact", "batch"])
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--plot", help="write a PNG of R/U/S per pair and lag")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(fn=cmd_interactions)
+
+    b = sub.add_parser("bench", help="FLOPs, latency, throughput, active agents, bits of a model")
+    b.add_argument("--model", required=True)
+    b.add_argument("--data", required=True)
+    b.add_argument("--data-root")
+    b.add_argument("--run", help="benchmark a trained run's weights (routing of a trained controller)")
+    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    b.add_argument("--batch-size", type=int, default=256)
+    b.add_argument("--set", action="append", metavar="KEY=VALUE")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except DainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Typed run configuration that round-trips through YAML (in the spirit of litgpt's ``Config``).
+
+A run's ``config.yaml`` holds the *expanded* model config (every field, defaults included), the data options and the
+training options, so ``dain fit --config run/config.yaml`` rebuilds the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dain.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Which dataset and how to load it (``options`` go to the loader: protocol, split, sets, ...)."""
+
+    name: str = "mfeat"
+    root: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """Model name in the registry plus its config fields (expanded to every field when a run is saved)."""
+
+    name: str = "late_fusion"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and harness options."""
+
+    seed: int = 0
+    max_epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 15  # early stopping on the monitored validation metric; 0 disables it
+    grad_clip: float = 1.0
+    monitor: str = "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro-F1 (multilabel), MAE (regression)
+    class_weight: str = "none"  # none | balanced (class-weighted task loss)
+    balanced_batches: bool = False  # upsample the minority class(es) in training batches
+    accelerator: str = "cpu"  # cpu | gpu | auto
+    devices: int = 1
+    strategy: str = "auto"  # e.g. ddp for several GPUs / nodes
+    num_nodes: int = 1
+    precision: str = "32-true"
+    num_threads: int = 0  # torch intra-op threads on CPU; 0 = torch default
+    deterministic: bool = True
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        if not isinstance(d, dict):
+            raise ConfigError("config must be a mapping with sections data, model, train")
+        unknown = sorted(set(d) - {"data", "model", "train"})
+        if unknown:
+            raise ConfigError(f"config has unknown section(s) {unknown}; sections: data, model, train")
+        return cls(
+            data=_build(DataConfig, d.get("data") or {}, "data"),
+            model=_build(ModelConfig, d.get("model") or {}, "model"),
+            train=_build(TrainConfig, d.get("train") or {}, "train"),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+        return cls.from_dict(d)
+
+
+def _build(cls: type, d: dict[str, Any], section: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"config section {section!r} has unknown key(s) {unknown}; valid keys: {', '.join(names)}"
+        )
+    out = {}
+    for k, v in d.items():
+        default = names[k].default
+        if default is not dataclasses.MISSING and default is not None and v is not None:
+            t = type(default)
+            if t in (int, float) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                v = t(v)
+            elif t is bool and not isinstance(v, bool):
+                raise ConfigError(f"config key {section}.{k} must be true/false, got {v!r}")
+        out[k] = v
+    return cls(**out)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` (value as YAML scalar/list) for ``--set``-style overrides."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value")
+    k, v = text.split("=", 1)
+    return k.strip(), yaml.safe_load(v)

@@ -1,0 +1,176 @@
+"""``dain compare``: every model x seed on identical splits, mean ± std tables (markdown + JSON).
+
+Each (model, seed) is an independent ``fit`` (in this process, or in ``jobs`` parallel subprocesses); a failing model
+fails its row with the error message, never the whole comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dain.config import RunConfig
+from dain.errors import DainError
+
+EFFICIENCY_COLUMNS = ("params", "flops_per_sample", "active_agents_mean", "comm_bits_per_sample")
+
+
+def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
+    from dain.training.runner import fit_run
+
+    if (run_dir / "metrics.json").exists():  # finished earlier: reuse (compare is restartable)
+        return json.loads((run_dir / "metrics.json").read_text())
+    if jobs <= 1:
+        return fit_run(cfg, run_dir, progress=False)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_dir / "request.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dain.cli", "fit", "--config", str(cfg_path), "--out", str(run_dir), "--json",
+         "--no-progress"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise DainError(msg)
+    return json.loads(proc.stdout)
+
+
+def run_compare(base: RunConfig, models: list[str], seeds: list[int], out: Path, jobs: int = 1,
+                model_params: dict[str, dict[str, Any]] | None = None, log=None) -> dict[str, Any]:
+    """Fit every model for every seed and aggregate test metrics; writes compare.json and compare.md in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for m in models:
+        for s in seeds:
+            cfg = copy.deepcopy(base)
+            cfg.model.name = m
+            cfg.model.params = dict((model_params or {}).get(m, {}))
+            cfg.train.seed = s
+            split = cfg.data.options.get("split")
+            tag = f"{m}-s{s}" + (f"-split{split}" if split is not None else "")
+            tasks.append((m, s, cfg, out / tag))
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
+    errors: dict[str, str] = {}
+
+    def work(t):
+        m, s, cfg, d = t
+        try:
+            r = _one(cfg, d, jobs)
+            if log:
+                log(f"{m} seed {s}: " + ", ".join(f"{k}={v:.4f}" for k, v in r["test"].items()))
+            return m, r, None
+        except Exception as e:  # one failing row never stops the comparison
+            if log:
+                log(f"{m} seed {s}: FAILED: {e}")
+            return m, None, f"{type(e).__name__}: {e}" if not isinstance(e, DainError) else str(e)
+
+    if jobs > 1:
+        with ThreadPoolExecutor(jobs) as ex:
+            outs = list(ex.map(work, tasks))
+    else:
+        outs = [work(t) for t in tasks]
+    for m, r, err in outs:
+        if r is not None:
+            results[m].append(r)
+        else:
+            errors[m] = err
+    summary = aggregate(base, seeds, results, errors)
+    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.md").write_text(markdown_table(summary))
+    summary["table"] = str(out / "compare.md")
+    return summary
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    if len(v) == 0:
+        return {"mean": None, "std": None, "values": values}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "values": [float(x) for x in values]}
+
+
+def aggregate(base: RunConfig, seeds: list[int], results: dict[str, list[dict]], errors: dict[str, str]) -> dict:
+    out: dict[str, Any] = {"dataset": base.data.name, "protocol": base.data.options.get("protocol", "default"),
+                           "seeds": seeds, "std": "population (ddof=0)", "results": {}}
+    for m, runs in results.items():
+        if not runs:
+            out["results"][m] = {"error": errors.get(m, "no run finished")}
+            continue
+        metrics = sorted({k for r in runs for k in r["test"]})
+        row: dict[str, Any] = {
+            "test": {k: _stats([r["test"].get(k) for r in runs]) for k in metrics},
+            "val": {k: _stats([r["val"].get(k) for r in runs]) for k in metrics},
+            "efficiency": {},
+            "time": {
+                "seconds_per_epoch": _stats([r["time"]["seconds_per_epoch"] for r in runs]),
+                "fit_seconds": _stats([r["time"]["fit_seconds"] for r in runs]),
+            },
+            "runs": [r["run_dir"] for r in runs],
+        }
+        for c in EFFICIENCY_COLUMNS + ("flops_per_sample_dense", "num_agents"):
+            vals = [r["efficiency"].get(c) for r in runs]
+            if any(v is not None for v in vals):
+                row["efficiency"][c] = _stats(vals)
+        if m in errors:
+            row["error"] = errors[m]
+        out["results"][m] = row
+    return out
+
+
+def _fmt(s: dict[str, Any] | None, pct: bool) -> str:
+    if not s or s.get("mean") is None:
+        return "–"
+    k = 100.0 if pct else 1.0
+    return f"{s['mean'] * k:.2f} ± {s['std'] * k:.2f}"
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "–"
+    for unit, d in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= d:
+            return f"{x / d:.2f}{unit}"
+    return f"{x:.1f}"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    res = summary["results"]
+    metrics: list[str] = []
+    for row in res.values():
+        for k in row.get("test", {}):
+            if k not in metrics:
+                metrics.append(k)
+    head = ["model"] + [f"test {m} (%)" if m not in ("mae", "mse", "corr") else f"test {m}" for m in metrics]
+    head += ["params", "FLOPs/sample", "active agents", "s/epoch"]
+    lines = [
+        f"Dataset {summary['dataset']} (protocol {summary.get('protocol', 'default')}), seeds {summary['seeds']}; "
+        "mean ± population std over seeds.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for m, row in res.items():
+        if "test" not in row:
+            lines.append(f"| {m} | " + " | ".join(["FAILED: " + row.get("error", "")] + [""] * (len(head) - 2)) + " |")
+            continue
+        cells = [m] + [_fmt(row["test"].get(k), k not in ("mae", "mse", "corr")) for k in metrics]
+        eff = row["efficiency"]
+        cells.append(_num((eff.get("params") or {}).get("mean")))
+        cells.append(_num((eff.get("flops_per_sample") or {}).get("mean")))
+        aa = (eff.get("active_agents_mean") or {}).get("mean")
+        cells.append("–" if aa is None else f"{aa:.2f}/{int(eff['num_agents']['mean'])}" if "num_agents" in eff
+                     else f"{aa:.2f}")
+        cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    for m, row in res.items():
+        if "error" in row and "test" in row:
+            lines.append(f"\n{m}: some runs failed: {row['error']}")
+    return "\n".join(lines) + "\n"

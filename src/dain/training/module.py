@@ -1,0 +1,75 @@
+"""Lightning wrapper around any registered model: task loss + the model's named auxiliary losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from dain.config import TrainConfig
+from dain.data.spec import DatasetSpec
+from dain.training.metrics import compute_metrics, task_loss
+
+
+class FusionModule(L.LightningModule):
+    """Trains ``model`` on ``spec.task``; logs every auxiliary loss term separately and val metrics per epoch."""
+
+    def __init__(self, model: torch.nn.Module, spec: DatasetSpec, train_cfg: TrainConfig,
+                 class_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.train_cfg = train_cfg
+        if class_weight is not None:
+            self.register_buffer("class_weight", class_weight)
+        else:
+            self.class_weight = None
+        self._val_logits: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+
+    def forward(self, batch: dict[str, Any]):
+        return self.model(batch)
+
+    def on_train_epoch_start(self) -> None:
+        if hasattr(self.model, "set_epoch"):
+            self.model.set_epoch(self.current_epoch)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        out = self.model(batch)
+        loss_task = task_loss(self.spec.task, out.logits, batch["target"], self.class_weight)
+        total = loss_task
+        bs = batch["mask"].shape[0]
+        self.log("train/loss_task", loss_task, on_step=False, on_epoch=True, batch_size=bs)
+        for name, value in out.losses.items():
+            total = total + value
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=bs)
+        for name, value in out.stats.items():
+            self.log(f"train/{name}", value.float().mean(), on_step=False, on_epoch=True, batch_size=bs)
+        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+        return total
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        out = self.model(batch)
+        self._val_logits.append(out.logits.detach().float().cpu())
+        self._val_targets.append(batch["target"].detach().cpu())
+        loss = task_loss(self.spec.task, out.logits, batch["target"], None)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch["mask"].shape[0])
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_logits:
+            return
+        logits = torch.cat(self._val_logits)
+        target = torch.cat(self._val_targets)
+        self._val_logits.clear()
+        self._val_targets.clear()
+        # DDP: metrics here are per process; the final val/test metrics are recomputed on the full split after fit.
+        metrics = compute_metrics(self.spec.task, logits, target, self.spec.num_outputs)
+        for k, v in metrics.items():
+            self.log(f"val/{k}", v if v == v else 0.0, prog_bar=k in ("acc", "auroc"), sync_dist=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.train_cfg.max_epochs), eta_min=
+                                                           self.train_cfg.lr * 0.05)
+        return {"optimizer": opt, "lr_scheduler": sched}

@@ -1,0 +1,363 @@
+"""The life of a run: build data + model from a RunConfig, fit with Lightning, evaluate, write the run directory.
+
+Run directory layout::
+
+    config.yaml        complete, re-runnable config (model config expanded)
+    metrics.json       written last and atomically: its presence marks a finished run
+    model.safetensors  best weights (by the monitored validation metric)
+    checkpoints/       Lightning checkpoints (best.ckpt, last.ckpt) for --resume
+    logs/              CSV logs of every loss term and validation metric per epoch
+    routing.npz        per-sample routing record on the test split (for ``dain explain``)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dain.config import RunConfig
+from dain.data.registry_api import load_dataset
+from dain.data.spec import MultimodalDataset, make_batch
+from dain.errors import ConfigError, DainError
+from dain.models.base import config_to_dict, make_config
+from dain.registry import MODELS
+from dain.training.metrics import MONITOR, compute_class_weight, compute_metrics
+
+RUNNING_MARKER = "RUNNING"
+FAILED_MARKER = "FAILED"
+
+
+def _quiet_lightning() -> None:
+    import lightning  # noqa: F401  (import first: lightning sets its loggers' levels on import)
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*is deprecated.*TreeSpec.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+
+
+def seed_all(seed: int) -> None:
+    import lightning as L
+
+    with contextlib.redirect_stdout(sys.stderr):
+        L.seed_everything(seed, workers=True, verbose=False)
+
+
+def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Module]:
+    """Load the dataset and build the model; expands ``cfg.model.params`` to every field (in place)."""
+    seed_all(cfg.train.seed)
+    data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
+    model_cfg = make_config(cfg.model.name, cfg.model.params)
+    cfg.model.params = config_to_dict(model_cfg)
+    model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+    return data, model
+
+
+def make_loader(data: MultimodalDataset, split: str, batch_size: int, shuffle: bool, seed: int,
+                balanced: bool = False) -> torch.utils.data.DataLoader:
+    from dain.data.spec import BatchCollator
+
+    idx = np.asarray(data.splits[split], dtype=np.int64)
+    g = torch.Generator().manual_seed(seed)
+    sampler = None
+    if balanced and shuffle and data.spec.task in ("binary", "multiclass"):
+        y = data.target[idx].astype(int).reshape(-1)
+        counts = np.bincount(y)
+        w = 1.0 / counts[y]
+        sampler = torch.utils.data.WeightedRandomSampler(torch.tensor(w, dtype=torch.double), len(idx), True, g)
+        shuffle = False
+    return torch.utils.data.DataLoader(
+        idx.tolist(), batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=g if shuffle else None,
+        collate_fn=BatchCollator(data), drop_last=False,
+    )
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    logits: torch.Tensor
+    target: torch.Tensor
+    index: np.ndarray
+    stats: dict[str, float] = field(default_factory=dict)
+    routing: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: MultimodalDataset, split: str, batch_size: int = 256,
+             budget: int | None = None, collect_routing: bool = False, device: str = "cpu") -> EvalResult:
+    """Evaluate on a whole split (eval mode); ``budget`` caps active agents for models with ``set_budget``."""
+    model.eval()
+    old_budget = None
+    if budget is not None:
+        if not hasattr(model, "set_budget"):
+            raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
+        old_budget = getattr(model, "budget", None)
+        model.set_budget(int(budget))
+    idx = np.asarray(data.splits[split], dtype=np.int64)
+    logits, targets = [], []
+    stats: dict[str, float] = {}
+    routing: dict[str, list[np.ndarray]] = {}
+    n_seen = 0
+    for start in range(0, len(idx), batch_size):
+        rows = idx[start : start + batch_size]
+        batch = _to_device(make_batch(data, rows), device)
+        out = model(batch)
+        logits.append(out.logits.float().cpu())
+        targets.append(batch["target"].cpu())
+        b = len(rows)
+        for k, v in out.stats.items():
+            stats[k] = stats.get(k, 0.0) + float(v.float().mean()) * b
+        if collect_routing:
+            for k, v in out.routing.items():
+                if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == b:
+                    routing.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        n_seen += b
+    if old_budget is not None or budget is not None:
+        model.set_budget(old_budget) if old_budget is not None else None
+    logit = torch.cat(logits)
+    target = torch.cat(targets)
+    metrics = compute_metrics(data.spec.task, logit, target, data.spec.num_outputs)
+    return EvalResult(
+        metrics=metrics, logits=logit, target=target, index=idx,
+        stats={k: v / max(n_seen, 1) for k, v in stats.items()},
+        routing={k: np.concatenate(v) for k, v in routing.items()},
+    )
+
+
+def _to_device(batch: Any, device: str) -> Any:
+    if device == "cpu":
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def efficiency(model: torch.nn.Module, data: MultimodalDataset, stats: dict[str, float]) -> dict[str, Any]:
+    """Parameter count, FLOPs per sample (sparse and, for agent models, dense) and routing statistics."""
+    rows = np.asarray(data.splits["test"][:64], dtype=np.int64)
+    batch = make_batch(data, rows)
+    model.eval()
+    eff: dict[str, Any] = {"params": int(sum(p.numel() for p in model.parameters()))}
+    try:
+        from dain.flops import count_flops
+
+        if hasattr(model, "flops_per_sample"):
+            eff["flops_per_sample"] = float(model.flops_per_sample(batch, dense=False))
+            eff["flops_per_sample_dense"] = float(model.flops_per_sample(batch, dense=True))
+        else:
+            eff["flops_per_sample"] = float(count_flops(model, batch))
+    except Exception as e:  # FLOP counting must never lose a finished run
+        eff["flops_per_sample"] = None
+        eff["flops_error"] = str(e)
+    if "active_agents" in stats:
+        eff["active_agents_mean"] = stats["active_agents"]
+    if hasattr(model, "num_agents"):
+        eff["num_agents"] = int(model.num_agents)
+    if "comm_bits" in stats:
+        eff["comm_bits_per_sample"] = stats["comm_bits"]
+    for k, v in stats.items():
+        if k not in ("active_agents", "comm_bits"):
+            eff[k] = v
+    return eff
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = Path(cfg.data.name).name if os.sep in cfg.data.name else cfg.data.name
+    return Path("runs") / f"{name}-{cfg.model.name}-s{cfg.train.seed}-{stamp}"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def fit_run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+    """Train, select the best checkpoint on validation, evaluate val/test, write the run directory."""
+    _quiet_lightning()
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    out = Path(out_dir) if out_dir else default_run_dir(cfg)
+    if (out / "metrics.json").exists() and not resume:
+        raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
+    last_ckpt = out / "checkpoints" / "last.ckpt"
+    if resume and not last_ckpt.exists():
+        raise DainError(f"--resume: no checkpoint at {last_ckpt}")
+    if resume and (out / "config.yaml").exists():
+        cfg = RunConfig.from_yaml(out / "config.yaml")
+    data, model = build_from_config(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").unlink(missing_ok=True)
+    (out / RUNNING_MARKER).write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
+    (out / FAILED_MARKER).unlink(missing_ok=True)
+    cfg.to_yaml(out / "config.yaml")
+    try:
+        result = _fit(cfg, data, model, out, last_ckpt if resume else None, progress)
+    except BaseException as e:
+        (out / FAILED_MARKER).write_text(f"{type(e).__name__}: {e}\n")
+        (out / RUNNING_MARKER).unlink(missing_ok=True)
+        raise
+    (out / RUNNING_MARKER).unlink(missing_ok=True)
+    return result
+
+
+def _fit(cfg: RunConfig, data: MultimodalDataset, model: torch.nn.Module, out: Path, ckpt: Path | None,
+         progress: bool) -> dict[str, Any]:
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from safetensors.torch import save_file
+
+    from dain.training.module import FusionModule
+
+    tc = cfg.train
+    task = data.spec.task
+    metric, mode = MONITOR[task]
+    if tc.monitor != "auto":
+        metric = tc.monitor.removeprefix("val/")
+        mode = "min" if metric in ("mae", "mse", "loss") else "max"
+    if hasattr(model, "prepare"):
+        model.prepare(data, out / "cache")
+    cw = None
+    if tc.class_weight == "balanced":
+        cw = compute_class_weight(task, data.target[data.splits["train"]], data.spec.num_outputs)
+    elif tc.class_weight != "none":
+        raise ConfigError(f"train.class_weight must be 'none' or 'balanced', got {tc.class_weight!r}")
+    module = FusionModule(model, data.spec, tc, cw)
+    train_loader = make_loader(data, "train", tc.batch_size, True, tc.seed, tc.balanced_batches)
+    val_loader = make_loader(data, "val", max(256, tc.batch_size), False, tc.seed)
+    ckpt_cb = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
+                              save_last=True, save_top_k=1, enable_version_counter=False)
+    callbacks: list[Any] = [ckpt_cb]
+    if tc.patience > 0:
+        callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
+    if progress:
+        callbacks.append(_EpochBar(refresh_rate=max(1, len(train_loader) // 4)))
+    trainer = L.Trainer(
+        max_epochs=tc.max_epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
+        num_nodes=tc.num_nodes, precision=tc.precision, gradient_clip_val=tc.grad_clip or None,
+        callbacks=callbacks, logger=CSVLogger(str(out), name="logs", version=""), enable_progress_bar=progress,
+        enable_model_summary=False, deterministic="warn" if tc.deterministic else False,
+        num_sanity_val_steps=0, log_every_n_steps=1,
+    )
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
+    fit_seconds = time.perf_counter() - t0
+    epochs = int(trainer.current_epoch)
+    best = ckpt_cb.best_model_path
+    if best and Path(best).exists():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.cpu().eval()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    if not trainer.is_global_zero:
+        return {}
+    val = evaluate(model, data, "val")
+    test = evaluate(model, data, "test", collect_routing=True)
+    save_routing(out / "routing.npz", test, model)
+    result = {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "seed": tc.seed,
+        "task": task,
+        "protocol": cfg.data.options.get("protocol", "default"),
+        "split": cfg.data.options.get("split"),
+        "monitor": f"val/{metric}",
+        "val": val.metrics,
+        "test": test.metrics,
+        "efficiency": efficiency(model, data, test.stats),
+        "time": {"fit_seconds": round(fit_seconds, 3), "epochs": epochs,
+                 "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 4)},
+        "data": {"n_samples": data.n_samples, "splits": data.split_sizes(), "source": data.info.get("source", "")},
+        "run_dir": str(out),
+    }
+    _write_json_atomic(out / "metrics.json", result)
+    return result
+
+
+def _epoch_bar_cls():
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class EpochBar(TQDMProgressBar):
+        """Training bar on stderr; no separate validation bar (validation is short)."""
+
+        def init_train_tqdm(self):
+            bar = super().init_train_tqdm()
+            bar.fp = sys.stderr
+            return bar
+
+        def init_validation_tqdm(self):
+            bar = super().init_validation_tqdm()
+            bar.disable = True
+            return bar
+
+    return EpochBar
+
+
+def _EpochBar(**kw):  # noqa: N802
+    return _epoch_bar_cls()(**kw)
+
+
+def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
+    """Per-sample routing record + predictions on a split, for ``dain explain``."""
+    arrays: dict[str, Any] = {f"routing__{k}": v for k, v in res.routing.items()}
+    arrays["index"] = res.index
+    arrays["logits"] = res.logits.numpy()
+    arrays["target"] = res.target.numpy()
+    names = getattr(model, "agent_names", None) or getattr(model, "roles", None)
+    if names:
+        arrays["agent_names"] = np.asarray([str(n) for n in names])
+    np.savez_compressed(path, **arrays)
+
+
+def load_run(run_dir: str | Path, data_name: str | None = None, data_options: dict[str, Any] | None = None,
+             data_root: str | None = None) -> tuple[RunConfig, MultimodalDataset, torch.nn.Module]:
+    """Rebuild a finished run's dataset and model with its best weights."""
+    from safetensors.torch import load_file
+
+    run = Path(run_dir)
+    if not (run / "config.yaml").exists():
+        raise DainError(f"{run} is not a run directory (no config.yaml)")
+    if not (run / "model.safetensors").exists():
+        state = "it failed" if (run / FAILED_MARKER).exists() else "it is unfinished"
+        raise DainError(f"{run} has no trained weights (model.safetensors); {state}")
+    cfg = RunConfig.from_yaml(run / "config.yaml")
+    if data_name:
+        cfg.data.name = data_name
+    if data_options:
+        cfg.data.options.update(data_options)
+    if data_root:
+        cfg.data.root = data_root
+    data, model = build_from_config(cfg)
+    state = load_file(str(run / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if not m.endswith("_cache")]:
+        raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.eval()
+    return cfg, data, model
