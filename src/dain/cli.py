@@ -72,15 +72,27 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name in DATASETS.names():
         info = dataset_info(name)
         if info.subdir is None:
-            found, where = True, "shipped with dain" if not info.source.startswith("generated") else "generated"
+            found, where = (
+                True,
+                "shipped with dain" if not info.source.startswith("generated") else "generated",
+            )
         else:
             try:
                 where = str(find_data_dir(info.subdir, args.data_root, info.required))
                 found = True
             except DainError as e:
                 found, where = False, str(e)
-        rows.append({"name": name, "found": found, "where": where, "task": info.task,
-                     "modalities": info.modalities, "n_samples": info.n_samples, "description": info.description})
+        rows.append(
+            {
+                "name": name,
+                "found": found,
+                "where": where,
+                "task": info.task,
+                "modalities": info.modalities,
+                "n_samples": info.n_samples,
+                "description": info.description,
+            }
+        )
     if args.json:
         _emit({"datasets": rows}, True)
         return 0
@@ -92,8 +104,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         t.add_column(c, overflow="fold")
     for r in rows:
         mods = ", ".join(f"{k}{tuple(v)}" for k, v in r["modalities"].items())
-        t.add_row(r["name"], "yes" if r["found"] else "no", r["task"], mods, str(r["n_samples"] or "?"),
-                  r["where"] if r["found"] else "not found: " + r["where"].split("(looked in")[-1][:80])
+        t.add_row(
+            r["name"],
+            "yes" if r["found"] else "no",
+            r["task"],
+            mods,
+            str(r["n_samples"] or "?"),
+            r["where"] if r["found"] else "not found: " + r["where"].split("(looked in")[-1][:80],
+        )
     Console().print(t)
     return 0
 
@@ -119,10 +137,19 @@ def _config_from_args(args: argparse.Namespace):
         cfg.data.options["split"] = args.split
     cfg.data.options.update(_kv(getattr(args, "option", None)))
     cfg.model.params.update(_kv(getattr(args, "set", None)))
-    for flag, key in (("seed", "seed"), ("max_epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                      ("accelerator", "accelerator"), ("devices", "devices"), ("strategy", "strategy"),
-                      ("num_nodes", "num_nodes"), ("precision", "precision"), ("patience", "patience"),
-                      ("class_weight", "class_weight")):
+    for flag, key in (
+        ("seed", "seed"),
+        ("max_epochs", "max_epochs"),
+        ("batch_size", "batch_size"),
+        ("lr", "lr"),
+        ("accelerator", "accelerator"),
+        ("devices", "devices"),
+        ("strategy", "strategy"),
+        ("num_nodes", "num_nodes"),
+        ("precision", "precision"),
+        ("patience", "patience"),
+        ("class_weight", "class_weight"),
+    ):
         v = getattr(args, flag, None)
         if v is not None:
             setattr(cfg.train, key, v)
@@ -142,8 +169,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
     with contextlib.redirect_stdout(sys.stderr):
         res = fit_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    text = (f"test: " + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items())
-            + f"\nrun directory: {res['run_dir']}")
+    text = (
+        "test: "
+        + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items())
+        + f"\nrun directory: {res['run_dir']}"
+    )
     _emit(res, args.json, text)
     return 0
 
@@ -157,9 +187,17 @@ def cmd_test(args: argparse.Namespace) -> int:
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
         res = evaluate(model, data, args.split, budget=args.budget)
         eff = efficiency(model, data, res.stats)
-    out = {"dataset": cfg.data.name, "model": cfg.model.name, "seed": cfg.train.seed, "task": data.spec.task,
-           "split": args.split, "budget": args.budget, args.split: res.metrics, "efficiency": eff,
-           "run_dir": str(args.run)}
+    out = {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "seed": cfg.train.seed,
+        "task": data.spec.task,
+        "split": args.split,
+        "budget": args.budget,
+        args.split: res.metrics,
+        "efficiency": eff,
+        "run_dir": str(args.run),
+    }
     _emit(out, args.json, f"{args.split}: " + ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items()))
     return 0
 
@@ -191,8 +229,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if sp is not None:
             cfg.data.options["split"] = sp
         with contextlib.redirect_stdout(sys.stderr):
-            summaries.append(run_compare(cfg, models, seeds, out if sp is None else out / f"split{sp}",
-                                         args.jobs, params, log=_log))
+            summaries.append(
+                run_compare(
+                    cfg, models, seeds, out if sp is None else out / f"split{sp}", args.jobs, params, log=_log
+                )
+            )
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
     if args.published:
         from dain.published import published_rows
@@ -216,7 +257,13 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
         if any("test" not in r for r in rows):
             merged["results"][m] = {"error": next(r.get("error") for r in rows if "test" not in r)}
             continue
-        row = {"test": {}, "val": {}, "efficiency": {}, "time": {}, "runs": [x for r in rows for x in r["runs"]]}
+        row = {
+            "test": {},
+            "val": {},
+            "efficiency": {},
+            "time": {},
+            "runs": [x for r in rows for x in r["runs"]],
+        }
         for part in ("test", "val", "efficiency", "time"):
             for k in rows[0][part]:
                 row[part][k] = _stats([v for r in rows for v in r[part][k]["values"]])
@@ -230,11 +277,17 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
 def _append_published(table: Path, rows: list[dict]) -> None:
     if not rows:
         return
-    lines = ["", "Published results on the same protocol (not re-run by dain):", "",
-             "| method | " + " | ".join(k for k in rows[0]["metrics"]) + " | source |",
-             "|---|" + "---|" * (len(rows[0]["metrics"]) + 1)]
+    lines = [
+        "",
+        "Published results on the same protocol (not re-run by dain):",
+        "",
+        "| method | " + " | ".join(k for k in rows[0]["metrics"]) + " | source |",
+        "|---|" + "---|" * (len(rows[0]["metrics"]) + 1),
+    ]
     for r in rows:
-        lines.append(f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |")
+        lines.append(
+            f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |"
+        )
     table.write_text(table.read_text() + "\n".join(lines) + "\n")
 
 
@@ -258,11 +311,26 @@ def cmd_interactions(args: argparse.Namespace) -> int:
     if mods:
         unknown = [m for m in mods if m not in data.spec.modality_names]
         if unknown:
-            raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
+            raise ConfigError(
+                f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}"
+            )
     with contextlib.redirect_stdout(sys.stderr):
-        results = estimate_pairs(data, modalities=mods, lags=_parse_lags(args.lags), estimator=args.estimator,
-                                 split="train", seed=args.seed, progress=True)
-    out = {"dataset": args.data, "estimator": args.estimator, "unit": "bits", "split": "train", "results": results}
+        results = estimate_pairs(
+            data,
+            modalities=mods,
+            lags=_parse_lags(args.lags),
+            estimator=args.estimator,
+            split="train",
+            seed=args.seed,
+            progress=True,
+        )
+    out = {
+        "dataset": args.data,
+        "estimator": args.estimator,
+        "unit": "bits",
+        "split": "train",
+        "results": results,
+    }
     if args.plot:
         from dain.interactions.plot import plot_interactions
 
@@ -271,8 +339,10 @@ def cmd_interactions(args: argparse.Namespace) -> int:
     lines = [f"{'pair':<24}{'lag':>5}{'R':>8}{'U1':>8}{'U2':>8}{'S':>8}{'total':>8}"]
     for r in results:
         lag = "-" if r["lag"] is None else str(r["lag"])
-        lines.append(f"{'/'.join(r['modalities']):<24}{lag:>5}" + "".join(
-            f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total")))
+        lines.append(
+            f"{'/'.join(r['modalities']):<24}{lag:>5}"
+            + "".join(f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total"))
+        )
     _emit(out, args.json, "\n".join(lines) + "\n(bits; train split)")
     return 0
 
@@ -281,8 +351,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from dain.bench import run_bench
 
     with contextlib.redirect_stdout(sys.stderr):
-        res = run_bench(args.model, args.data, device=args.device, batch_size=args.batch_size,
-                        data_root=args.data_root, params=_kv(args.set), run=args.run)
+        res = run_bench(
+            args.model,
+            args.data,
+            device=args.device,
+            batch_size=args.batch_size,
+            data_root=args.data_root,
+            params=_kv(args.set),
+            run=args.run,
+        )
     text = "\n".join(f"{k}: {v}" for k, v in res.items())
     _emit(res, args.json, text)
     return 0
@@ -291,18 +368,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------------ parser
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset name (see `dain datasets`) or a bring-your-own folder")
-    p.add_argument("--data-root", help="folder holding the dataset folders (default: $DAIN_DATA, ../shared/data)")
+    p.add_argument(
+        "--data-root", help="folder holding the dataset folders (default: $DAIN_DATA, ../shared/data)"
+    )
     p.add_argument("--config", help="YAML run config (e.g. a previous run's config.yaml)")
-    p.add_argument("--protocol", help="split protocol of the dataset (e.g. tmc for mfeat, raindrop for physionet2012)")
+    p.add_argument(
+        "--protocol", help="split protocol of the dataset (e.g. tmc for mfeat, raindrop for physionet2012)"
+    )
     p.add_argument("--split", type=int, help="split number of the protocol (e.g. 1..5 for raindrop)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="dataset loader option (repeatable)")
+    p.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="dataset loader option (repeatable)"
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field (repeatable)")
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int)
     p.add_argument("--class-weight", choices=["none", "balanced"])
-    p.add_argument("--balanced-batches", action="store_true", help="upsample minority classes in training batches")
+    p.add_argument(
+        "--balanced-batches", action="store_true", help="upsample minority classes in training batches"
+    )
     p.add_argument("--accelerator", help="cpu | gpu | auto")
     p.add_argument("--devices", type=int)
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
@@ -325,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_datasets)
 
     f = sub.add_parser("fit", help="train a model; writes a run directory")
-    f.add_argument("--model", help="model name (see the registry: early_fusion, late_fusion, transformer, dain, ...)")
+    f.add_argument(
+        "--model", help="model name (see the registry: early_fusion, late_fusion, transformer, dain, ...)"
+    )
     f.add_argument("--seed", type=int)
     f.add_argument("--out", help="run directory (default runs/<data>-<model>-s<seed>-<time>)")
     f.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
@@ -348,8 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed-list", help="explicit comma-separated seeds")
     c.add_argument("--out", help="output folder (compare.json, compare.md, one run dir per model x seed)")
     c.add_argument("--jobs", type=int, default=1, help="parallel fit processes")
-    c.add_argument("--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)")
-    c.add_argument("--published", action="store_true", help="print published results of the protocol beside ours")
+    c.add_argument(
+        "--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)"
+    )
+    c.add_argument(
+        "--published", action="store_true", help="print published results of the protocol beside ours"
+    )
     _add_train_flags(c)
     c.set_defaults(fn=cmd_compare)
 

@@ -28,7 +28,9 @@ class DatasetInfo:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def register_dataset(info: DatasetInfo) -> Callable[[Callable[..., MultimodalDataset]], Callable[..., MultimodalDataset]]:
+def register_dataset(
+    info: DatasetInfo,
+) -> Callable[[Callable[..., MultimodalDataset]], Callable[..., MultimodalDataset]]:
     """Register a loader ``fn(root=None, seed=0, **options) -> MultimodalDataset`` under ``info.name``."""
 
     def deco(fn: Callable[..., MultimodalDataset]) -> Callable[..., MultimodalDataset]:
@@ -42,7 +44,9 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS.meta(name)["info"]
 
 
-def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **options: Any) -> MultimodalDataset:
+def load_dataset(
+    name: str, root: str | Path | None = None, seed: int = 0, **options: Any
+) -> MultimodalDataset:
     """Load a registered dataset, or a bring-your-own folder when ``name`` is a path to one."""
     import dain.datasets  # noqa: F401  (registers the built-in loaders)
 
@@ -56,7 +60,9 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **opt
     for k in options:
         if k not in params and not accepts_any:
             opts = sorted(p for p in params if p not in ("root", "seed"))
-            raise ConfigError(f"dataset {name!r} has no option {k!r}; its options: {', '.join(opts) or '(none)'}")
+            raise ConfigError(
+                f"dataset {name!r} has no option {k!r}; its options: {', '.join(opts) or '(none)'}"
+            )
     try:
         return fn(root=root, seed=seed, **options)
     except DainError:

@@ -53,9 +53,13 @@ def read_ts(path: Path) -> tuple[np.ndarray, list[str]]:
         n_samples=80,
     )
 )
-def load_basicmotions(root: str | None = None, seed: int = 0, val_fraction: float = 0.25) -> MultimodalDataset:
+def load_basicmotions(
+    root: str | None = None, seed: int = 0, val_fraction: float = 0.25
+) -> MultimodalDataset:
     d = find_data_dir(
-        "basicmotions", root, ("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"),
+        "basicmotions",
+        root,
+        ("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"),
         hint="It is the UEA archive's BasicMotions (.ts files), e.g. from aeon or timeseriesclassification.com.",
     )
     xtr, ytr = read_ts(d / "BasicMotions_TRAIN.ts")
@@ -82,7 +86,12 @@ def load_basicmotions(root: str | None = None, seed: int = 0, val_fraction: floa
         mask=np.ones((len(y), 2), dtype=bool),
         target=y,
         splits=splits,
-        info={"source": SOURCE, "where": str(d), "protocol": "official 40/40, val from train", "split_seed": seed},
+        info={
+            "source": SOURCE,
+            "where": str(d),
+            "protocol": "official 40/40, val from train",
+            "split_seed": seed,
+        },
     )
     standardize_(data)
     return data

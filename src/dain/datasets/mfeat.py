@@ -72,7 +72,12 @@ def load_mfeat(
         mask=np.ones((len(y), len(views)), dtype=bool),
         target=y,
         splits=splits,
-        info={"source": SOURCE, "protocol": protocol, "split_seed": seed, "normalisation": "z-score, train only"},
+        info={
+            "source": SOURCE,
+            "protocol": protocol,
+            "split_seed": seed,
+            "normalisation": "z-score, train only",
+        },
     )
     standardize_(data)
     return data

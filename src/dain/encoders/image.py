@@ -22,7 +22,11 @@ class SmallCNNEncoder(nn.Module):
         chans = [c, 32, 64][: 2 + 1]
         blocks: list[nn.Module] = []
         for i in range(len(chans) - 1):
-            blocks += [nn.Conv2d(chans[i], chans[i + 1], 3, padding=1), nn.BatchNorm2d(chans[i + 1]), nn.GELU()]
+            blocks += [
+                nn.Conv2d(chans[i], chans[i + 1], 3, padding=1),
+                nn.BatchNorm2d(chans[i + 1]),
+                nn.GELU(),
+            ]
             if min(modality.shape[1:]) >= 2 ** (i + 2):
                 blocks += [nn.MaxPool2d(2)]
         self.conv = nn.Sequential(*blocks)

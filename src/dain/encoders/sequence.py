@@ -36,7 +36,9 @@ class GRUEncoder(nn.Module):
     def __init__(self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1) -> None:
         super().__init__()
         self.proj = nn.Linear(modality.shape[1], hidden)
-        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0)
+        self.gru = nn.GRU(
+            hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0
+        )
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor, steps: torch.Tensor | None = None) -> EncodedModality:
@@ -56,8 +58,12 @@ class TransformerSeqEncoder(nn.Module):
         super().__init__()
         self.proj = nn.Linear(modality.shape[1], hidden)
         layer = nn.TransformerEncoderLayer(
-            hidden, nhead=4 if hidden % 4 == 0 else 1, dim_feedforward=2 * hidden, dropout=dropout,
-            batch_first=True, norm_first=True,
+            hidden,
+            nhead=4 if hidden % 4 == 0 else 1,
+            dim_feedforward=2 * hidden,
+            dropout=dropout,
+            batch_first=True,
+            norm_first=True,
         )
         self.enc = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)

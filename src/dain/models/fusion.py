@@ -55,7 +55,9 @@ class LateFusion(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
-        logits = torch.stack([self.heads[m](enc[m].pooled) for m in self.spec.modality_names], dim=1)  # [B, M, C]
+        logits = torch.stack(
+            [self.heads[m](enc[m].pooled) for m in self.spec.modality_names], dim=1
+        )  # [B, M, C]
         w = batch["mask"].to(logits.dtype)
         w = torch.where(w.sum(1, keepdim=True) > 0, w, torch.ones_like(w))
         out = (logits * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True)
@@ -102,7 +104,10 @@ class TransformerFusion(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
-        toks, masks = [self.cls.expand(batch["mask"].shape[0], -1, -1)], [batch["mask"].new_ones(batch["mask"].shape[0], 1)]
+        toks, masks = (
+            [self.cls.expand(batch["mask"].shape[0], -1, -1)],
+            [batch["mask"].new_ones(batch["mask"].shape[0], 1)],
+        )
         for j, name in enumerate(self.spec.modality_names):
             t, m = self._pool_tokens(enc[name].tokens, enc[name].token_mask)
             toks.append(t + self.modality_emb[j])

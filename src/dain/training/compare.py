@@ -34,9 +34,20 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
     cfg_path = run_dir / "request.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     proc = subprocess.run(
-        [sys.executable, "-m", "dain.cli", "fit", "--config", str(cfg_path), "--out", str(run_dir), "--json",
-         "--no-progress"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dain.cli",
+            "fit",
+            "--config",
+            str(cfg_path),
+            "--out",
+            str(run_dir),
+            "--json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
@@ -44,8 +55,15 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
-def run_compare(base: RunConfig, models: list[str], seeds: list[int], out: Path, jobs: int = 1,
-                model_params: dict[str, dict[str, Any]] | None = None, log=None) -> dict[str, Any]:
+def run_compare(
+    base: RunConfig,
+    models: list[str],
+    seeds: list[int],
+    out: Path,
+    jobs: int = 1,
+    model_params: dict[str, dict[str, Any]] | None = None,
+    log=None,
+) -> dict[str, Any]:
     """Fit every model for every seed and aggregate test metrics; writes compare.json and compare.md in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     tasks = []
@@ -97,9 +115,16 @@ def _stats(values: list[float]) -> dict[str, Any]:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "values": [float(x) for x in values]}
 
 
-def aggregate(base: RunConfig, seeds: list[int], results: dict[str, list[dict]], errors: dict[str, str]) -> dict:
-    out: dict[str, Any] = {"dataset": base.data.name, "protocol": base.data.options.get("protocol", "default"),
-                           "seeds": seeds, "std": "population (ddof=0)", "results": {}}
+def aggregate(
+    base: RunConfig, seeds: list[int], results: dict[str, list[dict]], errors: dict[str, str]
+) -> dict:
+    out: dict[str, Any] = {
+        "dataset": base.data.name,
+        "protocol": base.data.options.get("protocol", "default"),
+        "seeds": seeds,
+        "std": "population (ddof=0)",
+        "results": {},
+    }
     for m, runs in results.items():
         if not runs:
             out["results"][m] = {"error": errors.get(m, "no run finished")}
@@ -159,15 +184,22 @@ def markdown_table(summary: dict[str, Any]) -> str:
     ]
     for m, row in res.items():
         if "test" not in row:
-            lines.append(f"| {m} | " + " | ".join(["FAILED: " + row.get("error", "")] + [""] * (len(head) - 2)) + " |")
+            lines.append(
+                f"| {m} | " + " | ".join(["FAILED: " + row.get("error", "")] + [""] * (len(head) - 2)) + " |"
+            )
             continue
         cells = [m] + [_fmt(row["test"].get(k), k not in ("mae", "mse", "corr")) for k in metrics]
         eff = row["efficiency"]
         cells.append(_num((eff.get("params") or {}).get("mean")))
         cells.append(_num((eff.get("flops_per_sample") or {}).get("mean")))
         aa = (eff.get("active_agents_mean") or {}).get("mean")
-        cells.append("–" if aa is None else f"{aa:.2f}/{int(eff['num_agents']['mean'])}" if "num_agents" in eff
-                     else f"{aa:.2f}")
+        cells.append(
+            "–"
+            if aa is None
+            else f"{aa:.2f}/{int(eff['num_agents']['mean'])}"
+            if "num_agents" in eff
+            else f"{aa:.2f}"
+        )
         cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     for m, row in res.items():

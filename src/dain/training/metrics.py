@@ -8,11 +8,17 @@ import torch.nn.functional as F
 from torchmetrics.functional import classification as C
 from torchmetrics.functional import regression as Rg
 
-MONITOR = {"binary": ("auroc", "max"), "multiclass": ("acc", "max"), "multilabel": ("macro_f1", "max"),
-           "regression": ("mae", "min")}
+MONITOR = {
+    "binary": ("auroc", "max"),
+    "multiclass": ("acc", "max"),
+    "multilabel": ("macro_f1", "max"),
+    "regression": ("mae", "min"),
+}
 
 
-def task_loss(task: str, logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor | None = None):
+def task_loss(
+    task: str, logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor | None = None
+):
     """Cross-entropy / BCE / smooth-L1 by task; ``class_weight`` is per class (binary: [w_neg, w_pos])."""
     if task == "multiclass":
         return F.cross_entropy(logits, target.long(), weight=class_weight)
@@ -53,7 +59,9 @@ def predictions(task: str, logits: torch.Tensor) -> torch.Tensor:
     return logits.view(-1)
 
 
-def compute_metrics(task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int) -> dict[str, float]:
+def compute_metrics(
+    task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int
+) -> dict[str, float]:
     """All metrics of a task on a whole split."""
     p = predictions(task, logits.float())
     out: dict[str, float] = {}
@@ -65,9 +73,7 @@ def compute_metrics(task: str, logits: torch.Tensor, target: torch.Tensor, num_o
     elif task == "binary":
         t = target.view(-1).long()
         out["acc"] = C.binary_accuracy(p, t).item()
-        out["macro_f1"] = C.multiclass_f1_score(
-            (p > 0.5).long(), t, num_classes=2, average="macro"
-        ).item()
+        out["macro_f1"] = C.multiclass_f1_score((p > 0.5).long(), t, num_classes=2, average="macro").item()
         if t.min() != t.max():
             out["auroc"] = C.binary_auroc(p, t).item()
             out["auprc"] = C.binary_average_precision(p, t).item()

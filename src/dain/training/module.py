@@ -15,8 +15,13 @@ from dain.training.metrics import compute_metrics, task_loss
 class FusionModule(L.LightningModule):
     """Trains ``model`` on ``spec.task``; logs every auxiliary loss term separately and val metrics per epoch."""
 
-    def __init__(self, model: torch.nn.Module, spec: DatasetSpec, train_cfg: TrainConfig,
-                 class_weight: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: DatasetSpec,
+        train_cfg: TrainConfig,
+        class_weight: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.spec = spec
@@ -69,7 +74,10 @@ class FusionModule(L.LightningModule):
             self.log(f"val/{k}", v if v == v else 0.0, prog_bar=k in ("acc", "auroc"), sync_dist=True)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.train_cfg.max_epochs), eta_min=
-                                                           self.train_cfg.lr * 0.05)
+        opt = torch.optim.AdamW(
+            self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(1, self.train_cfg.max_epochs), eta_min=self.train_cfg.lr * 0.05
+        )
         return {"optimizer": opt, "lr_scheduler": sched}

@@ -66,8 +66,9 @@ def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Modul
     return data, model
 
 
-def make_loader(data: MultimodalDataset, split: str, batch_size: int, shuffle: bool, seed: int,
-                balanced: bool = False) -> torch.utils.data.DataLoader:
+def make_loader(
+    data: MultimodalDataset, split: str, batch_size: int, shuffle: bool, seed: int, balanced: bool = False
+) -> torch.utils.data.DataLoader:
     from dain.data.spec import BatchCollator
 
     idx = np.asarray(data.splits[split], dtype=np.int64)
@@ -77,11 +78,18 @@ def make_loader(data: MultimodalDataset, split: str, batch_size: int, shuffle: b
         y = data.target[idx].astype(int).reshape(-1)
         counts = np.bincount(y)
         w = 1.0 / counts[y]
-        sampler = torch.utils.data.WeightedRandomSampler(torch.tensor(w, dtype=torch.double), len(idx), True, g)
+        sampler = torch.utils.data.WeightedRandomSampler(
+            torch.tensor(w, dtype=torch.double), len(idx), True, g
+        )
         shuffle = False
     return torch.utils.data.DataLoader(
-        idx.tolist(), batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=g if shuffle else None,
-        collate_fn=BatchCollator(data), drop_last=False,
+        idx.tolist(),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        generator=g if shuffle else None,
+        collate_fn=BatchCollator(data),
+        drop_last=False,
     )
 
 
@@ -96,14 +104,23 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: MultimodalDataset, split: str, batch_size: int = 256,
-             budget: int | None = None, collect_routing: bool = False, device: str = "cpu") -> EvalResult:
+def evaluate(
+    model: torch.nn.Module,
+    data: MultimodalDataset,
+    split: str,
+    batch_size: int = 256,
+    budget: int | None = None,
+    collect_routing: bool = False,
+    device: str = "cpu",
+) -> EvalResult:
     """Evaluate on a whole split (eval mode); ``budget`` caps active agents for models with ``set_budget``."""
     model.eval()
     old_budget = None
     if budget is not None:
         if not hasattr(model, "set_budget"):
-            raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
+            raise DainError(
+                f"model {type(model).__name__} has no agent budget; --budget applies to dain models"
+            )
         old_budget = getattr(model, "budget", None)
         model.set_budget(int(budget))
     idx = np.asarray(data.splits[split], dtype=np.int64)
@@ -131,7 +148,10 @@ def evaluate(model: torch.nn.Module, data: MultimodalDataset, split: str, batch_
     target = torch.cat(targets)
     metrics = compute_metrics(data.spec.task, logit, target, data.spec.num_outputs)
     return EvalResult(
-        metrics=metrics, logits=logit, target=target, index=idx,
+        metrics=metrics,
+        logits=logit,
+        target=target,
+        index=idx,
         stats={k: v / max(n_seen, 1) for k, v in stats.items()},
         routing={k: np.concatenate(v) for k, v in routing.items()},
     )
@@ -196,15 +216,18 @@ def _json_default(o: Any) -> Any:
     raise TypeError(type(o))
 
 
-def fit_run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+def fit_run(
+    cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Train, select the best checkpoint on validation, evaluate val/test, write the run directory."""
     _quiet_lightning()
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     out = Path(out_dir) if out_dir else default_run_dir(cfg)
     if (out / "metrics.json").exists() and not resume:
-        raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
+        raise DainError(
+            f"run directory {out} already holds a finished run; choose another --out or pass --resume"
+        )
     last_ckpt = out / "checkpoints" / "last.ckpt"
     if resume and not last_ckpt.exists():
         raise DainError(f"--resume: no checkpoint at {last_ckpt}")
@@ -226,12 +249,17 @@ def fit_run(cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = Fa
     return result
 
 
-def _fit(cfg: RunConfig, data: MultimodalDataset, model: torch.nn.Module, out: Path, ckpt: Path | None,
-         progress: bool) -> dict[str, Any]:
+def _fit(
+    cfg: RunConfig,
+    data: MultimodalDataset,
+    model: torch.nn.Module,
+    out: Path,
+    ckpt: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
-    from safetensors.torch import save_file
 
     from dain.training.module import FusionModule
 
@@ -248,22 +276,42 @@ def _fit(cfg: RunConfig, data: MultimodalDataset, model: torch.nn.Module, out: P
         cw = compute_class_weight(task, data.target[data.splits["train"]], data.spec.num_outputs)
     elif tc.class_weight != "none":
         raise ConfigError(f"train.class_weight must be 'none' or 'balanced', got {tc.class_weight!r}")
+    if getattr(model, "fit_direct_model", False):  # e.g. gbm: trained directly, not by gradient descent
+        t0 = time.perf_counter()
+        model.fit_direct(data, seed=tc.seed)
+        return _finish(cfg, data, model, out, time.perf_counter() - t0, 0, metric)
     module = FusionModule(model, data.spec, tc, cw)
     train_loader = make_loader(data, "train", tc.batch_size, True, tc.seed, tc.balanced_batches)
     val_loader = make_loader(data, "val", max(256, tc.batch_size), False, tc.seed)
-    ckpt_cb = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
-                              save_last=True, save_top_k=1, enable_version_counter=False)
+    ckpt_cb = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best",
+        monitor=f"val/{metric}",
+        mode=mode,
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     callbacks: list[Any] = [ckpt_cb]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
     if progress:
         callbacks.append(_EpochBar(refresh_rate=max(1, len(train_loader) // 4)))
     trainer = L.Trainer(
-        max_epochs=tc.max_epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
-        num_nodes=tc.num_nodes, precision=tc.precision, gradient_clip_val=tc.grad_clip or None,
-        callbacks=callbacks, logger=CSVLogger(str(out), name="logs", version=""), enable_progress_bar=progress,
-        enable_model_summary=False, deterministic="warn" if tc.deterministic else False,
-        num_sanity_val_steps=0, log_every_n_steps=1,
+        max_epochs=tc.max_epochs,
+        accelerator=tc.accelerator,
+        devices=tc.devices,
+        strategy=tc.strategy,
+        num_nodes=tc.num_nodes,
+        precision=tc.precision,
+        gradient_clip_val=tc.grad_clip or None,
+        callbacks=callbacks,
+        logger=CSVLogger(str(out), name="logs", version=""),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic="warn" if tc.deterministic else False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
     )
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
@@ -274,10 +322,26 @@ def _fit(cfg: RunConfig, data: MultimodalDataset, model: torch.nn.Module, out: P
     if best and Path(best).exists():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
-    model = module.model.cpu().eval()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
     if not trainer.is_global_zero:
         return {}
+    return _finish(cfg, data, module.model, out, fit_seconds, epochs, metric)
+
+
+def _finish(
+    cfg: RunConfig,
+    data: MultimodalDataset,
+    model: torch.nn.Module,
+    out: Path,
+    fit_seconds: float,
+    epochs: int,
+    metric: str,
+) -> dict[str, Any]:
+    """Save best weights, evaluate val/test, write routing record and metrics.json (last, atomically)."""
+    from safetensors.torch import save_file
+
+    tc = cfg.train
+    model = model.cpu().eval()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
     val = evaluate(model, data, "val")
     test = evaluate(model, data, "test", collect_routing=True)
     save_routing(out / "routing.npz", test, model)
@@ -285,16 +349,23 @@ def _fit(cfg: RunConfig, data: MultimodalDataset, model: torch.nn.Module, out: P
         "dataset": cfg.data.name,
         "model": cfg.model.name,
         "seed": tc.seed,
-        "task": task,
+        "task": data.spec.task,
         "protocol": cfg.data.options.get("protocol", "default"),
         "split": cfg.data.options.get("split"),
         "monitor": f"val/{metric}",
         "val": val.metrics,
         "test": test.metrics,
         "efficiency": efficiency(model, data, test.stats),
-        "time": {"fit_seconds": round(fit_seconds, 3), "epochs": epochs,
-                 "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 4)},
-        "data": {"n_samples": data.n_samples, "splits": data.split_sizes(), "source": data.info.get("source", "")},
+        "time": {
+            "fit_seconds": round(fit_seconds, 3),
+            "epochs": epochs,
+            "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 4),
+        },
+        "data": {
+            "n_samples": data.n_samples,
+            "splits": data.split_sizes(),
+            "source": data.info.get("source", ""),
+        },
         "run_dir": str(out),
     }
     _write_json_atomic(out / "metrics.json", result)
@@ -336,8 +407,12 @@ def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def load_run(run_dir: str | Path, data_name: str | None = None, data_options: dict[str, Any] | None = None,
-             data_root: str | None = None) -> tuple[RunConfig, MultimodalDataset, torch.nn.Module]:
+def load_run(
+    run_dir: str | Path,
+    data_name: str | None = None,
+    data_options: dict[str, Any] | None = None,
+    data_root: str | None = None,
+) -> tuple[RunConfig, MultimodalDataset, torch.nn.Module]:
     """Rebuild a finished run's dataset and model with its best weights."""
     from safetensors.torch import load_file
 
@@ -358,6 +433,8 @@ def load_run(run_dir: str | Path, data_name: str | None = None, data_options: di
     state = load_file(str(run / "model.safetensors"))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
-        raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise DainError(
+            f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     model.eval()
     return cfg, data, model

@@ -1,0 +1,99 @@
+"""Time-aware encoder for irregularly sampled series on a grid (GRU-D style, Che et al., Sci. Rep. 2018).
+
+Channel convention: when a sequence modality has ``D = 3V`` features they are read as
+``[values (V) | observation mask (V) | time since last observation (V)]`` (what ``physionet2012``
+produces; values are z-scored so 0 = the population mean). Otherwise all ``D`` channels are values, every
+value counts as observed at steps where the step mask is True, and the time gap is derived from the step
+mask (in units of the sequence length).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dain.data.spec import ModalitySpec
+from dain.encoders.base import EncodedModality
+from dain.registry import ENCODERS
+
+
+def split_channels(x: torch.Tensor, steps: torch.Tensor | None, triplet: bool) -> tuple[torch.Tensor, ...]:
+    """Return (values, mask, delta), each ``[B, T, V]``, following the module's channel convention."""
+    B, T, D = x.shape
+    step = torch.ones(B, T, dtype=torch.bool, device=x.device) if steps is None else steps.to(torch.bool)
+    if triplet:
+        v = D // 3
+        values, mask, delta = x[..., :v], x[..., v : 2 * v], x[..., 2 * v :]
+        return values, mask.clamp(0, 1) * step.unsqueeze(-1).to(x.dtype), delta
+    mask = step.unsqueeze(-1).to(x.dtype).expand(B, T, D)
+    t = torch.arange(T, device=x.device).view(1, T)
+    last = torch.where(step, t, torch.full_like(t, -1)).cummax(dim=1).values
+    gap = torch.where(last >= 0, t - last, t + 1).to(x.dtype) / T
+    return x, mask, gap.unsqueeze(-1).expand(B, T, D)
+
+
+@ENCODERS.register("time_aware")
+class TimeAwareEncoder(nn.Module):
+    """GRU-D: learned exponential decay of the input toward its mean and of the hidden state, by time gap.
+
+    At each step: ``x_hat = m*x + (1-m)*(g_x*x_last + (1-g_x)*mean)`` with
+    ``g_x = exp(-relu(w_x*delta + b_x))``; ``h = g_h * h`` with ``g_h = exp(-relu(W_h delta + b_h))``;
+    ``h' = GRUCell([x_hat, m], h)``. Steps whose step mask is False leave the state unchanged.
+    Tokens are the per-step states; pooled is the state at the last observed step.
+    """
+
+    kinds = ("sequence",)
+
+    def __init__(self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1) -> None:
+        super().__init__()
+        d = modality.shape[1]
+        self.triplet = d % 3 == 0 and d >= 3
+        v = d // 3 if self.triplet else d
+        self.n_vars = v
+        self.w_x = nn.Parameter(torch.full((v,), 0.1))
+        self.b_x = nn.Parameter(torch.zeros(v))
+        self.x_mean = nn.Parameter(torch.zeros(v))
+        self.decay_h = nn.Linear(v, hidden)
+        self.cell = nn.GRUCell(2 * v, hidden)
+        self.top = (
+            nn.GRU(
+                hidden,
+                hidden,
+                num_layers=layers - 1,
+                batch_first=True,
+                dropout=dropout if layers > 2 else 0.0,
+            )
+            if layers > 1
+            else None
+        )
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(hidden)
+        self.hidden = hidden
+
+    def forward(self, x: torch.Tensor, steps: torch.Tensor | None = None) -> EncodedModality:
+        values, mask, delta = split_channels(x, steps, self.triplet)
+        B, T, _ = values.shape
+        step = torch.ones(B, T, dtype=torch.bool, device=x.device) if steps is None else steps.to(torch.bool)
+        gx = torch.exp(-torch.relu(self.w_x * delta + self.b_x))  # [B, T, V]
+        gh = torch.exp(-torch.relu(self.decay_h(delta)))  # [B, T, H]
+        h = values.new_zeros(B, self.hidden)
+        x_last = self.x_mean.expand(B, -1)
+        states = []
+        for t in range(T):
+            m = mask[:, t]
+            xt = values[:, t]
+            x_last = m * xt + (1 - m) * x_last
+            x_hat = m * xt + (1 - m) * (gx[:, t] * x_last + (1 - gx[:, t]) * self.x_mean)
+            h_new = self.cell(torch.cat([x_hat, m], -1), gh[:, t] * h)
+            h = torch.where(step[:, t : t + 1], h_new, h)
+            states.append(h)
+        hs = torch.stack(states, 1)
+        if self.top is not None:
+            hs, _ = self.top(hs)
+        tokens = self.norm(self.drop(hs))
+        idx = torch.where(
+            step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long)
+        )
+        last = idx.max(1).values  # last observed step (0 when none)
+        pooled = tokens[torch.arange(B, device=x.device), last]
+        return EncodedModality(tokens, step, pooled)

@@ -1,0 +1,167 @@
+"""Gradient-boosted trees (LightGBM) on per-modality summary features: the reference a practitioner tries first.
+
+Features: vector modalities as they are; sequence modalities summarised per channel over observed steps (mean, min,
+max, last, count); a missing modality becomes NaN (LightGBM routes missing values natively). Trained directly (not
+by gradient descent): the harness calls :meth:`GBMModel.fit_direct` with early stopping on the validation split.
+The booster is stored in a uint8 buffer so run directories keep their ``model.safetensors`` format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from dain.data.spec import DatasetSpec, MultimodalDataset
+from dain.errors import DainError
+from dain.models.base import ModelOutput, register_model
+
+
+def summary_features(
+    spec: DatasetSpec,
+    inputs: dict[str, np.ndarray],
+    mask: np.ndarray,
+    steps: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """[N, F] float32 features; sequences -> per-channel mean/min/max/last/count over observed steps."""
+    cols = []
+    steps = steps or {}
+    for j, m in enumerate(spec.modalities):
+        x = np.asarray(inputs[m.name], dtype=np.float32)
+        if m.kind == "vector":
+            f = x.copy()
+        elif m.kind == "sequence":
+            st = steps.get(m.name)
+            st = np.ones(x.shape[:2], bool) if st is None else np.asarray(st, bool)
+            w = st[..., None].astype(np.float32)
+            cnt = w.sum(1)
+            safe = np.maximum(cnt, 1.0)
+            mean = (x * w).sum(1) / safe
+            big = np.where(st[..., None], x, np.inf)
+            mn = big.min(1)
+            mx = np.where(st[..., None], x, -np.inf).max(1)
+            last_idx = np.where(st.any(1), x.shape[1] - 1 - np.argmax(st[:, ::-1], axis=1), 0)
+            last = x[np.arange(len(x)), last_idx]
+            none = cnt[:, 0] == 0
+            for a in (mean, mn, mx, last):
+                a[none] = np.nan
+            f = np.concatenate([mean, mn, mx, last, cnt[:, :1]], axis=1)
+            f[~np.isfinite(f)] = np.nan
+        else:
+            f = x.reshape(len(x), -1)
+        f = f.astype(np.float32)
+        f[~mask[:, j]] = np.nan
+        cols.append(f)
+    return np.concatenate(cols, axis=1)
+
+
+@register_model("gbm")
+class GBMModel(nn.Module):
+    """LightGBM on summary features (``pip install 'dain[gbm]'``). Hyper-parameters follow the P12 reference run of
+    notes/benchmarks.md: up to 2000 trees, learning rate 0.02, 31 leaves, row/column subsampling 0.8/0.5."""
+
+    fit_direct_model = True
+
+    @dataclass
+    class Config:
+        n_estimators: int = 2000
+        learning_rate: float = 0.02
+        num_leaves: int = 31
+        subsample: float = 0.8
+        colsample_bytree: float = 0.5
+        early_stopping_rounds: int = 100
+        min_child_samples: int = 20
+
+    def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
+        super().__init__()
+        self.spec, self.cfg = spec, cfg
+        self.register_buffer("booster_bytes", torch.zeros(0, dtype=torch.uint8))
+        self._booster = None
+        self._anchor = nn.Parameter(
+            torch.zeros(())
+        )  # lets optimisers/Lightning see a parameter; never trained
+
+    def _lgb(self):
+        try:
+            import lightgbm
+        except ImportError as e:
+            raise DainError("model 'gbm' needs LightGBM: pip install 'dain[gbm]' (or lightgbm)") from e
+        return lightgbm
+
+    def fit_direct(self, data: MultimodalDataset, seed: int = 0) -> dict[str, float]:
+        """Fit on the train split with early stopping on the validation split."""
+        lgb = self._lgb()
+        c = self.cfg
+        x = summary_features(self.spec, data.inputs, data.mask, data.steps)
+        tr, va = data.splits["train"], data.splits["val"]
+        task = self.spec.task
+        params = {
+            "learning_rate": c.learning_rate,
+            "num_leaves": c.num_leaves,
+            "bagging_fraction": c.subsample,
+            "bagging_freq": 1,
+            "feature_fraction": c.colsample_bytree,
+            "min_child_samples": c.min_child_samples,
+            "seed": seed,
+            "verbose": -1,
+            "num_threads": max(1, torch.get_num_threads()),
+            "deterministic": True,
+            "force_col_wise": True,
+        }
+        if task == "binary":
+            params.update(objective="binary", metric="auc")
+        elif task == "multiclass":
+            params.update(objective="multiclass", num_class=self.spec.num_outputs, metric="multi_logloss")
+        elif task == "regression":
+            params.update(objective="regression_l1", metric="l1")
+        else:
+            raise DainError("model 'gbm' supports binary, multiclass and regression tasks")
+        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
+        dtr = lgb.Dataset(x[tr], y[tr])
+        dva = lgb.Dataset(x[va], y[va], reference=dtr)
+        booster = lgb.train(
+            params,
+            dtr,
+            num_boost_round=c.n_estimators,
+            valid_sets=[dva],
+            callbacks=[lgb.early_stopping(c.early_stopping_rounds, verbose=False)],
+        )
+        self._set_booster(booster)
+        return {"best_iteration": float(booster.best_iteration)}
+
+    def _set_booster(self, booster) -> None:
+        text = booster.model_to_string(num_iteration=booster.best_iteration or None)
+        self.booster_bytes = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8).clone()
+        self._booster = booster
+
+    def _get_booster(self):
+        if self._booster is None:
+            if self.booster_bytes.numel() == 0:
+                raise DainError("model 'gbm' is not fitted (train it with `dain fit --model gbm`)")
+            lgb = self._lgb()
+            self._booster = lgb.Booster(model_str=bytes(self.booster_bytes.cpu().numpy()).decode())
+        return self._booster
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        key = prefix + "booster_bytes"
+        if key in state_dict:
+            self.booster_bytes = torch.zeros_like(state_dict[key])
+            self._booster = None
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, batch: dict) -> ModelOutput:
+        inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
+        steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
+        x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
+        p = np.asarray(self._get_booster().predict(x), dtype=np.float64)
+        if self.spec.task == "binary":
+            p = np.clip(p, 1e-7, 1 - 1e-7)
+            logits = np.log(p / (1 - p)).reshape(-1, 1)
+        elif self.spec.task == "multiclass":
+            logits = np.log(np.clip(p, 1e-9, 1.0))
+        else:
+            logits = p.reshape(-1, 1)
+        out = torch.as_tensor(logits, dtype=torch.float32, device=batch["mask"].device)
+        return ModelOutput(out + 0.0 * self._anchor)

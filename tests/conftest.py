@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny specs/batches for unit tests and the real-data root for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, stratified_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path | None:
+    """../shared/data (or $DAIN_DATA) if present."""
+    env = os.environ.get("DAIN_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", REPO / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = shared_data_root()
+    if root is None:
+        pytest.skip("real datasets not found (set DAIN_DATA or put ../shared/data beside the repo)")
+    return root
+
+
+def tiny_spec(kind: str = "vector", task: str = "multiclass") -> DatasetSpec:
+    if kind == "vector":
+        mods = (
+            ModalitySpec("a", "vector", (7,)),
+            ModalitySpec("b", "vector", (5,)),
+            ModalitySpec("c", "vector", (3,)),
+        )
+    elif kind == "sequence":
+        mods = (ModalitySpec("s1", "sequence", (6, 3)), ModalitySpec("s2", "sequence", (6, 2)))
+    else:
+        mods = (ModalitySpec("img", "image", (1, 8, 8)), ModalitySpec("v", "vector", (4,)))
+    n_out = {"multiclass": 3, "binary": 1, "multilabel": 4, "regression": 1}[task]
+    return DatasetSpec("tiny", task, n_out, mods)
+
+
+def tiny_batch(spec: DatasetSpec, n: int = 16, seed: int = 0, missing: bool = False) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    inputs = {m.name: torch.randn((n, *m.shape), generator=g) for m in spec.modalities}
+    mask = torch.ones(n, spec.num_modalities, dtype=torch.bool)
+    if missing:
+        mask[0, 0] = False
+        mask[1, -1] = False
+        for j, m in enumerate(spec.modalities):
+            inputs[m.name][~mask[:, j]] = 0.0
+    if spec.task == "multiclass":
+        target = torch.randint(0, spec.num_outputs, (n,), generator=g)
+    elif spec.task == "multilabel":
+        target = (torch.rand(n, spec.num_outputs, generator=g) > 0.5).float()
+    else:
+        target = (torch.rand(n, generator=g) > 0.5).float()
+    batch = {"inputs": inputs, "mask": mask, "target": target, "index": torch.arange(n)}
+    seq = [m.name for m in spec.modalities if m.kind == "sequence"]
+    if seq:
+        steps = {}
+        for name in seq:
+            s = torch.ones(n, spec.modality(name).shape[0], dtype=torch.bool)
+            s[2, -2:] = False
+            steps[name] = s
+        batch["steps"] = steps
+    return batch
+
+
+def tiny_dataset(n: int = 60, seed: int = 0) -> MultimodalDataset:
+    rng = np.random.default_rng(seed)
+    spec = tiny_spec("vector")
+    y = rng.integers(0, 3, n)
+    inputs = {
+        m.name: (rng.normal(size=(n, *m.shape)) + y[:, None]).astype(np.float32) for m in spec.modalities
+    }
+    return MultimodalDataset(spec, inputs, np.ones((n, 3), bool), y, stratified_split(y, seed=seed))

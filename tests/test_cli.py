@@ -1,0 +1,305 @@
+"""End-to-end CLI tests on real data (mfeat ships with dain; basicmotions from ../shared/data)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dain.cli import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+FAST = ["--max-epochs", "4", "--no-progress", "--set", "hidden=32"]
+
+
+@pytest.fixture(scope="module")
+def mfeat_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "lf"
+    code = main(
+        [
+            "fit",
+            "--data",
+            "mfeat",
+            "--model",
+            "late_fusion",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--json",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_fit_json_schema_and_run_dir(mfeat_run: Path) -> None:
+    m = json.loads((mfeat_run / "metrics.json").read_text())
+    for key in ("dataset", "model", "seed", "task", "val", "test", "efficiency", "time", "run_dir"):
+        assert key in m
+    assert m["dataset"] == "mfeat" and m["model"] == "late_fusion" and m["task"] == "multiclass"
+    assert {"acc", "macro_f1", "auroc"} <= set(m["test"])
+    assert m["efficiency"]["params"] > 0 and m["efficiency"]["flops_per_sample"] > 0
+    assert m["time"]["fit_seconds"] > 0
+    assert m["test"]["acc"] > 0.8  # 4 epochs only; the full target is in benchmarks
+    for f in ("config.yaml", "model.safetensors", "routing.npz", "checkpoints/best.ckpt", "logs/metrics.csv"):
+        assert (mfeat_run / f).exists(), f
+    assert not (mfeat_run / "RUNNING").exists()
+    cfg = yaml.safe_load((mfeat_run / "config.yaml").read_text())
+    assert cfg["model"]["params"]["hidden"] == 32 and "dropout" in cfg["model"]["params"]  # expanded config
+
+
+def test_fit_json_stdout_is_pure_json(tmp_path, capsys) -> None:
+    code, out, err = run_cli(
+        [
+            "fit",
+            "--data",
+            "mfeat",
+            "--model",
+            "early_fusion",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--max-epochs",
+            "2",
+            "--set",
+            "hidden=16",
+        ],
+        capsys,
+    )
+    assert code == 0
+    doc = json.loads(out)  # the whole stdout parses: nothing else was printed there
+    assert doc["model"] == "early_fusion"
+    assert "Epoch" in err  # progress went to stderr
+
+
+def test_test_reproduces_fit_metrics(mfeat_run: Path, capsys) -> None:
+    code, out, _ = run_cli(["test", "--run", str(mfeat_run), "--json"], capsys)
+    assert code == 0
+    fit = json.loads((mfeat_run / "metrics.json").read_text())["test"]
+    got = json.loads(out)["test"]
+    for k, v in fit.items():
+        assert got[k] == pytest.approx(v, abs=1e-6)
+
+
+def test_config_yaml_reproduces_run(mfeat_run: Path, tmp_path, capsys) -> None:
+    code, out, _ = run_cli(
+        [
+            "fit",
+            "--config",
+            str(mfeat_run / "config.yaml"),
+            "--out",
+            str(tmp_path / "again"),
+            "--json",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0
+    again = json.loads(out)["test"]
+    first = json.loads((mfeat_run / "metrics.json").read_text())["test"]
+    assert again["acc"] == pytest.approx(first["acc"], abs=1e-6)
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, capsys) -> None:
+    out = tmp_path / "r"
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                "mfeat",
+                "--model",
+                "early_fusion",
+                "--out",
+                str(out),
+                "--json",
+                "--max-epochs",
+                "2",
+                "--set",
+                "hidden=16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    cfg["train"]["max_epochs"] = 3
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (out / "metrics.json").unlink()
+    code, stdout, _ = run_cli(
+        ["fit", "--data", "mfeat", "--out", str(out), "--resume", "--json", "--no-progress"], capsys
+    )
+    assert code == 0
+    assert json.loads(stdout)["time"]["epochs"] == 3
+
+
+def test_compare_mean_std(tmp_path, capsys) -> None:
+    code, out, _ = run_cli(
+        [
+            "compare",
+            "--data",
+            "mfeat",
+            "--models",
+            "early_fusion,late_fusion",
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path / "cmp"),
+            "--json",
+            "--max-epochs",
+            "2",
+            "--set",
+            "hidden=16",
+        ],
+        capsys,
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["seeds"] == [0, 1]
+    for m in ("early_fusion", "late_fusion"):
+        acc = doc["results"][m]["test"]["acc"]
+        assert len(acc["values"]) == 2 and acc["mean"] == pytest.approx(np.mean(acc["values"]))
+        assert acc["std"] == pytest.approx(np.std(acc["values"]))
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "early_fusion" in md and "±" in md
+
+
+def test_compare_failing_model_fails_only_its_row(tmp_path, capsys) -> None:
+    code, out, _ = run_cli(
+        [
+            "compare",
+            "--data",
+            "mfeat",
+            "--models",
+            "early_fusion,late_fusion",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path / "cmp"),
+            "--json",
+            "--max-epochs",
+            "1",
+            "--set",
+            "encoders={fou: gru}",
+        ],
+        capsys,
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert "error" in doc["results"]["early_fusion"] and "gru" in doc["results"]["early_fusion"]["error"]
+
+
+def test_datasets_json_lists_known(capsys) -> None:
+    code, out, _ = run_cli(["datasets", "--json"], capsys)
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["datasets"]}
+    assert rows["mfeat"]["found"] and rows["mfeat"]["modalities"]["fou"] == [76]
+    assert rows["mfeat"]["n_samples"] == 2000
+    for r in rows.values():
+        assert {"name", "found", "where", "task", "modalities", "n_samples"} <= set(r)
+
+
+def test_basicmotions_transformer_trains(tmp_path, capsys, data_root) -> None:
+    code, out, _ = run_cli(
+        [
+            "fit",
+            "--data",
+            "basicmotions",
+            "--data-root",
+            str(data_root),
+            "--model",
+            "transformer",
+            "--out",
+            str(tmp_path / "bm"),
+            "--json",
+            "--max-epochs",
+            "3",
+            "--set",
+            "hidden=32",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["data"]["splits"]["test"] == 40 and 0.0 <= doc["test"]["acc"] <= 1.0
+
+
+# --------------------------------------------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (
+            ["fit", "--data", "nosuchdata", "--model", "late_fusion"],
+            "unknown dataset 'nosuchdata'; known datasets: .*mfeat",
+        ),
+        (
+            ["fit", "--data", "mfeat", "--model", "nosuch"],
+            "unknown model 'nosuch'; known models: .*late_fusion",
+        ),
+        (["fit", "--data", "mfeat", "--model", "late_fusion", "--set", "hiden=3"], "no option.*hiden"),
+        (
+            ["fit", "--data", "basicmotions", "--data-root", "/nonexistent/x", "--model", "transformer"],
+            "data folder 'basicmotions' not found .*looked in /nonexistent/x",
+        ),
+        (["test", "--run", "/nonexistent/run"], "not a run directory"),
+        (
+            ["fit", "--data", "mfeat", "--model", "late_fusion", "--option", "protocol=zzz"],
+            "no protocol 'zzz'",
+        ),
+    ],
+)
+def test_bad_inputs_one_line_error(args, pattern, capsys) -> None:
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert out == ""
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    import re
+
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_bad_config_key(tmp_path, capsys) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("data: {name: mfeat}\ntrain: {max_epoch: 3}\n")
+    code, _, err = run_cli(["fit", "--config", str(p)], capsys)
+    assert code == 2 and "unknown key(s) ['max_epoch']" in err and "max_epochs" in err
+
+
+def test_shape_and_nan_errors_name_the_modality() -> None:
+    from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset
+    from dain.errors import DataValidationError
+
+    spec = DatasetSpec("t", "multiclass", 2, (ModalitySpec("audio", "vector", (4,)),))
+    split = {"train": np.arange(2), "val": np.arange(2, 3), "test": np.arange(3, 4)}
+    with pytest.raises(
+        DataValidationError, match="modality 'audio' has shape \\(4, 5\\), expected \\(4, 4\\)"
+    ):
+        MultimodalDataset(
+            spec, {"audio": np.zeros((4, 5), np.float32)}, np.ones((4, 1), bool), np.zeros(4), split
+        )
+    x = np.zeros((4, 4), np.float32)
+    x[1, 2] = np.nan
+    x[3, 0] = np.inf
+    with pytest.raises(DataValidationError, match="modality 'audio' contains 2 NaN/inf"):
+        MultimodalDataset(spec, {"audio": x}, np.ones((4, 1), bool), np.zeros(4), split)
+
+
+def test_console_script_entry_point() -> None:
+    proc = subprocess.run([sys.executable, "-m", "dain.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "compare" in proc.stdout
