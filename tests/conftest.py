@@ -13,6 +13,9 @@ from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, stratif
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Unit tests use tiny tensors: one intra-op thread is faster and immune to a busy machine's oversubscription.
+torch.set_num_threads(1)
+
 
 def shared_data_root() -> Path | None:
     """../shared/data (or $DAIN_DATA) if present."""
