@@ -185,7 +185,11 @@ def cmd_test(args: argparse.Namespace) -> int:
     opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
-        res = evaluate(model, data, args.split, budget=args.budget)
+        if args.budget is not None:
+            if not hasattr(model, "set_budget"):
+                raise DainError(f"model {cfg.model.name} has no agent budget; --budget applies to dain models")
+            model.set_budget(args.budget)
+        res = evaluate(model, data, args.split)
         eff = efficiency(model, data, res.stats)
     out = {
         "dataset": cfg.data.name,

@@ -1,0 +1,152 @@
+"""Multimodal interaction quantification: redundancy R, uniqueness U1/U2 and synergy S (bits) of modality
+pairs.
+
+* :func:`pid_exact` / :func:`pid_from_joint` -- exact convex PID for discrete (or discretised low-dim) data;
+* :func:`pid_batch` -- the neural BATCH estimator for high-dimensional continuous inputs;
+* :func:`temporal_pid` -- R/U/S per time lag for sequence modalities (step-wise or one shared multi-scale
+model);
+* :func:`estimate_pairs` -- every modality pair of a :class:`~dain.data.spec.MultimodalDataset` (train split).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from dain.interactions.batch import pid_batch
+from dain.interactions.discretize import discretize, encode_discrete
+from dain.interactions.exact import PIDResult, pid_exact, pid_from_joint
+from dain.interactions.temporal import TemporalPIDResult, temporal_pid
+
+__all__ = [
+    "PIDResult",
+    "TemporalPIDResult",
+    "discretize",
+    "estimate_pairs",
+    "pid_batch",
+    "pid_exact",
+    "pid_from_joint",
+    "temporal_pid",
+]
+
+RESULT_KEYS = ("modalities", "lag", "R", "U1", "U2", "S", "total")
+
+
+def _target_codes(data: Any, rows: np.ndarray) -> np.ndarray:
+    t = np.asarray(data.target)[rows]
+    task = data.spec.task
+    if task in ("binary", "multiclass"):
+        return encode_discrete(np.rint(t).astype(np.int64))
+    if task == "multilabel":
+        return encode_discrete((np.asarray(t) > 0.5).astype(np.int64))
+    return discretize(np.asarray(t, dtype=np.float64).reshape(len(t), -1), bins=4, method="quantile")
+
+
+def _summary(data: Any, name: str, rows: np.ndarray) -> np.ndarray:
+    """A per-sample feature vector for one modality (sequences: mean over observed steps + last step)."""
+    spec = data.spec.modality(name)
+    x = np.asarray(data.inputs[name])[rows]
+    if spec.kind == "vector":
+        return x.reshape(len(rows), -1)
+    if spec.kind == "sequence":
+        st = data.steps[name][rows] if name in data.steps else np.ones(x.shape[:2], dtype=bool)
+        w = st[..., None].astype(np.float32)
+        mean = (x * w).sum(1) / np.maximum(w.sum(1), 1.0)
+        return np.concatenate([mean, x[:, -1]], 1)
+    import torch
+
+    pooled = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(np.ascontiguousarray(x)).float(), 4)
+    return pooled.flatten(1).numpy()
+
+
+def estimate_pairs(
+    data: Any,
+    modalities: Sequence[str] | None = None,
+    lags: int | Iterable[int] | None = None,
+    estimator: str = "auto",
+    split: str = "train",
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    temporal_method: str = "stepwise",
+    device: str = "cpu",
+    max_exact_dims: int = 3,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """R/U1/U2/S/total (bits) for every pair of ``modalities`` (default: all) of ``data`` on one split.
+
+    Only rows where both modalities are observed are used. Two sequence modalities with ``lags`` given get one
+    result per lag (:func:`temporal_pid`; per-step labels from ``data.info["step_labels"]`` when present,
+    else the
+    sequence label); otherwise one result with ``lag`` None (sequences summarised by their mean and last
+    step).
+    ``estimator="auto"`` uses the exact estimator (discretised) when both inputs have at most
+    ``max_exact_dims``
+    features and BATCH otherwise. Returns dicts with keys ``modalities, lag, R, U1, U2, S, total``.
+    """
+    if estimator not in ("auto", "exact", "batch"):
+        raise ValueError(f"estimator must be auto, exact or batch, got {estimator!r}")
+    names = list(modalities) if modalities is not None else data.spec.modality_names
+    for m in names:
+        data.spec.modality(m)  # KeyError on unknown names
+    if len(names) < 2:
+        raise ValueError(f"need at least two modalities, got {names}")
+    pairs = list(combinations(names, 2))
+    split_rows = np.asarray(data.splits[split], dtype=np.int64)
+    out: list[dict[str, Any]] = []
+    it: Iterable[tuple[str, str]] = pairs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(pairs, desc="interactions", unit="pair")
+    for a, b in it:
+        ja, jb = data.spec.modality_names.index(a), data.spec.modality_names.index(b)
+        rows = split_rows[data.mask[split_rows, ja] & data.mask[split_rows, jb]]
+        if len(rows) < 10:
+            continue
+        sa, sb = data.spec.modality(a), data.spec.modality(b)
+        if lags is not None and sa.kind == "sequence" and sb.kind == "sequence":
+            step = data.info.get("step_labels")
+            y = np.asarray(step)[rows] if step is not None else _target_codes(data, rows)
+            est = estimator
+            if est == "auto":
+                est = "exact" if max(sa.shape[-1], sb.shape[-1]) <= max_exact_dims else "batch"
+            res: list[PIDResult] = temporal_pid(
+                data.inputs[a][rows],
+                data.inputs[b][rows],
+                y,
+                lags,
+                method=temporal_method if est == "batch" else "stepwise",
+                estimator=est,
+                seed=seed,
+                device=device,
+                **kwargs,
+            )
+        else:
+            x1, x2, y = _summary(data, a, rows), _summary(data, b, rows), _target_codes(data, rows)
+            est = estimator
+            if est == "auto":
+                est = "exact" if max(x1.shape[1], x2.shape[1]) <= max_exact_dims else "batch"
+            if est == "exact":
+                r = pid_exact(x1, x2, y, seed=seed, **{k: v for k, v in kwargs.items() if k == "bins"})
+            else:
+                r = pid_batch(
+                    x1, x2, y, seed=seed, device=device, **{k: v for k, v in kwargs.items() if k != "bins"}
+                )
+            res = [r]
+        for r in res:
+            out.append(
+                {
+                    "modalities": [a, b],
+                    "lag": r.lag,
+                    "R": r.R,
+                    "U1": r.U1,
+                    "U2": r.U2,
+                    "S": r.S,
+                    "total": r.total,
+                }
+            )
+    return out

@@ -1,0 +1,166 @@
+"""Tests for dain.interactions: exact PID on canonical cases, BATCH, temporal PID, synthetic datasets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import dain.datasets.synthetic  # noqa: F401  (registers the synthetic datasets)
+from dain.interactions import PIDResult, estimate_pairs, pid_batch, pid_exact, pid_from_joint, temporal_pid
+from dain.interactions.plot import plot_interactions
+from dain.interactions.synthetic import TRUTH, make_pid_data, make_temporal_data
+from dain.registry import DATASETS
+
+ATOMS = ("R", "U1", "U2", "S")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # OpenMP spin-waits badly on an oversubscribed 2-core machine
+    yield
+    torch.set_num_threads(n)
+
+
+def gate_table(f) -> np.ndarray:
+    p = np.zeros((2, 2, 2))
+    for a, b in itertools.product([0, 1], [0, 1]):
+        p[a, b, f(a, b)] += 0.25
+    return p
+
+
+def check(res: PIDResult, truth: dict[str, float], tol: float) -> None:
+    for a in ATOMS:
+        assert abs(getattr(res, a) - truth[a]) < tol, (a, res)
+
+
+@pytest.mark.parametrize("kind", list(TRUTH))
+def test_exact_canonical(kind: str) -> None:
+    d = make_pid_data(kind, n=4000, seed=1)
+    r = pid_exact(d.x1, d.x2, d.y)
+    check(r, TRUTH[kind], 0.01)
+    assert abs(r.R + r.U1 + r.U2 + r.S - r.total) < 1e-6
+
+
+def test_exact_gates() -> None:
+    xor = pid_from_joint(gate_table(lambda a, b: a ^ b))
+    check(xor, TRUTH["synergy"], 1e-6)
+    copy = pid_from_joint(gate_table(lambda a, b: a))
+    check(copy, TRUTH["uniqueness"], 1e-6)
+    and_ = pid_from_joint(gate_table(lambda a, b: a & b))
+    # Bertschinger et al. 2014: AND has R = 0.311, U = 0, S = 0.5 bits
+    assert abs(and_.R - 0.3113) < 1e-3 and abs(and_.S - 0.5) < 1e-3
+    assert and_.U1 < 1e-3 and and_.U2 < 1e-3
+    assert abs(and_.total - 0.8113) < 1e-3
+
+
+def test_exact_swap_sources() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(36)).reshape(3, 4, 3)
+    a, b = pid_from_joint(p), pid_from_joint(p.transpose(1, 0, 2))
+    assert abs(a.U1 - b.U2) < 1e-4 and abs(a.U2 - b.U1) < 1e-4
+    assert abs(a.R - b.R) < 1e-4 and abs(a.S - b.S) < 1e-4
+    assert min(a.R, a.U1, a.U2, a.S) >= 0
+    assert abs(a.R + a.U1 + a.U2 + a.S - a.total) < 1e-6
+
+
+def test_exact_continuous_discretised() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 3000)
+    x1 = y[:, None] + 0.05 * rng.standard_normal((3000, 1))
+    x2 = rng.standard_normal((3000, 1))
+    r = pid_exact(x1, x2, y, bins=4)
+    assert r.dominant() == "U1" and r.U1 > 0.8 and r.R + r.S < 0.05, r  # quantile edges may cut a cluster
+    d = r.to_dict()
+    assert set(ATOMS) | {"total", "lag"} <= set(d)
+
+
+def test_batch_continuous_dominant() -> None:
+    for kind, atom in (("redundancy", "R"), ("synergy", "S")):
+        d = make_pid_data(kind, n=1500, seed=0, continuous=True, dim=8)
+        r = pid_batch(d.x1, d.x2, d.y, discrim_epochs=12, align_epochs=1, batch_size=128, seed=0)
+        assert r.dominant() == atom, (kind, r)
+        assert abs(getattr(r, atom) - 1.0) < 0.2, (kind, r)
+
+
+def test_batch_deterministic() -> None:
+    d = make_pid_data("uniqueness", n=800, seed=0, continuous=True, dim=8)
+    a = pid_batch(d.x1, d.x2, d.y, discrim_epochs=2, align_epochs=1, seed=3)
+    b = pid_batch(d.x1, d.x2, d.y, discrim_epochs=2, align_epochs=1, seed=3)
+    assert a.to_dict()["R"] == b.to_dict()["R"] and a.S == b.S
+
+
+def test_temporal_exact_planted() -> None:
+    d = make_temporal_data(n=250, T=12, seed=0)
+    res = temporal_pid(d.x1, d.x2, d.y, lags=5, estimator="exact")
+    assert [r.lag for r in res] == list(range(6))
+    for r in res:
+        if r.lag in d.truth:
+            truth = d.truth[r.lag]
+            atom = max(truth, key=truth.get)
+            assert r.dominant() == atom and abs(getattr(r, atom) - 1) < 0.1, r
+        else:
+            assert r.total < 0.15, r
+
+
+def test_temporal_shared_batch_runs() -> None:
+    d = make_temporal_data(n=100, T=8, seed=0)
+    res = temporal_pid(
+        d.x1,
+        d.x2,
+        d.y,
+        lags=[0, 2],
+        method="both",
+        estimator="batch",
+        max_samples=500,
+        discrim_epochs=10,
+        align_epochs=1,
+        batch_size=64,
+    )
+    assert [r.lag for r in res] == [0, 2] and res.method == "shared"
+    assert res.cost_ratio is not None and res.cost_ratio > 0 and len(res.reference) == 2
+    assert res[0].R > 0.5 and res.reference[0].R > 0.5, (res, res.reference)
+
+
+def test_sequence_label_pairs() -> None:
+    d = make_temporal_data(n=1500, T=6, seed=0)
+    res = temporal_pid(d.x1, d.x2, d.y[:, -1], lags=[0, 2], estimator="exact")
+    assert res[0].dominant() == "R" and res[1].dominant() == "U1"
+
+
+SYN = [n for n in DATASETS.names() if n.startswith("synthetic-")]
+
+
+def test_registry_names() -> None:
+    want = (
+        {f"synthetic-{k}" for k in TRUTH}
+        | {f"synthetic-{k}-continuous" for k in TRUTH}
+        | {"synthetic-temporal"}
+    )
+    assert want <= set(SYN)
+
+
+@pytest.mark.parametrize("name", SYN)
+def test_synthetic_dataset_loads(name: str) -> None:
+    d = DATASETS.get(name)(n_samples=300, seed=1)
+    d.validate()
+    assert d.info["source"] == "generated by dain (synthetic, known PID)" and d.info["truth"]
+    assert d.spec.modality_names == ["x1", "x2"] and d.n_samples == 300
+    if name == "synthetic-temporal":
+        assert d.info["step_labels"].shape == (300, 20)
+        assert np.array_equal(d.info["step_labels"][:, -1], d.target)
+
+
+def test_estimate_pairs_and_plot(tmp_path) -> None:
+    d = DATASETS.get("synthetic-mixed")(n_samples=2000)
+    out = estimate_pairs(d, progress=False)
+    assert len(out) == 1 and set(out[0]) == {"modalities", "lag", "R", "U1", "U2", "S", "total"}
+    assert out[0]["lag"] is None and abs(out[0]["R"] - 1) < 0.05 and abs(out[0]["S"] - 1) < 0.05
+    t = DATASETS.get("synthetic-temporal")(n_samples=200)
+    tout = estimate_pairs(t, lags=[0, 4], estimator="exact", progress=False)
+    assert [r["lag"] for r in tout] == [0, 4]
+    png = plot_interactions(out + tout, tmp_path / "rus.png")
+    assert png.exists() and png.stat().st_size > 1000
