@@ -153,6 +153,8 @@ def _config_from_args(args: argparse.Namespace):
         v = getattr(args, flag, None)
         if v is not None:
             setattr(cfg.train, key, v)
+    if getattr(args, "threads", None) is not None:
+        cfg.train.num_threads = args.threads
     if getattr(args, "balanced_batches", False):
         cfg.train.balanced_batches = True
     import dain.models  # noqa: F401
@@ -222,6 +224,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         MODELS.get(m)
     args.model = models[0]
     cfg = _config_from_args(args)
+    if args.jobs > 1 and cfg.train.num_threads == 0:
+        import os
+
+        cfg.train.num_threads = max(1, (os.cpu_count() or 1) // args.jobs)
     seeds = list(range(args.seeds)) if args.seed_list is None else [int(s) for s in args.seed_list.split(",")]
     out = Path(args.out or f"runs/compare-{Path(cfg.data.name).name}-{time.strftime('%Y%m%d-%H%M%S')}")
     params = {m: dict(cfg.model.params) for m in models} if args.set else None
@@ -397,6 +403,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
     p.add_argument("--num-nodes", type=int)
     p.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
+    p.add_argument("--threads", type=int, help="torch CPU threads per run (compare --jobs N: default cores/N)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -1,0 +1,64 @@
+"""dain on real data end to end: budget at test time, explain report, bench figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dain.cli import main
+
+
+@pytest.fixture(scope="module")
+def dain_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dain") / "run"
+    assert main(["fit", "--data", "mfeat", "--model", "dain", "--max-epochs", "2", "--set", "hidden=32",
+                 "--set", "active_agents=3", "--out", str(out), "--json", "--no-progress", "--threads", "1"]) == 0
+    return out
+
+
+def test_dain_metrics_efficiency(dain_run: Path) -> None:
+    m = json.loads((dain_run / "metrics.json").read_text())
+    eff = m["efficiency"]
+    assert eff["num_agents"] == 10 and eff["active_agents_mean"] == pytest.approx(3.0)
+    assert eff["flops_per_sample"] < eff["flops_per_sample_dense"]
+    assert eff["comm_bits_per_sample"] > 0
+
+
+def test_budget_lowers_active_agents_and_flops(dain_run: Path, capsys) -> None:
+    got = {}
+    for k in (1, 3):
+        assert main(["test", "--run", str(dain_run), "--budget", str(k), "--json"]) == 0
+        got[k] = json.loads(capsys.readouterr().out)
+    assert got[1]["efficiency"]["active_agents_mean"] == pytest.approx(1.0)
+    assert got[1]["efficiency"]["comm_bits_per_sample"] == 0  # a lone agent has nobody to talk to
+    assert got[1]["efficiency"]["flops_per_sample"] < got[3]["efficiency"]["flops_per_sample"]
+
+
+def test_budget_on_static_model_is_an_error(tmp_path, capsys) -> None:
+    out = tmp_path / "lf"
+    assert main(["fit", "--data", "mfeat", "--model", "late_fusion", "--max-epochs", "1", "--set", "hidden=16",
+                 "--out", str(out), "--json", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["test", "--run", str(out), "--budget", "2"]) == 2
+    assert "no agent budget" in capsys.readouterr().err
+
+
+def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
+    assert main(["explain", "--run", str(dain_run), "--out", str(tmp_path / "ex"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    names = {Path(f).name for f in res["files"]}
+    assert {"agent_activation.png", "collaboration_graph.png", "role_importance.png", "report.html"} <= names
+    html = (tmp_path / "ex" / "report.html").read_text()
+    assert "data:image/png;base64" in html and "unique:fou" in json.dumps(res["summary"])
+    assert res["summary"]["active_agents_mean"] == pytest.approx(3.0)
+
+
+def test_bench_reports_figures(capsys) -> None:
+    assert main(["bench", "--model", "dain", "--data", "mfeat", "--batch-size", "32", "--set", "hidden=32",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for k in ("params", "flops_per_sample", "flops_per_sample_dense", "latency_ms_per_batch",
+              "throughput_samples_per_s", "train_step_ms", "active_agents_mean", "comm_bits_per_sample"):
+        assert k in res, k

@@ -1,0 +1,72 @@
+"""Protocol splits: right sizes, disjoint, recorded; normalisation never sees test rows; published rows are marked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dain.data import load_dataset
+from dain.published import published_rows
+
+
+def test_mfeat_tmc_split_sizes_and_disjoint() -> None:
+    d = load_dataset("mfeat", protocol="tmc", seed=3)
+    sizes = d.split_sizes()
+    assert sizes["train"] + sizes["val"] == 1600 and sizes["test"] == 400
+    assert sizes["val"] == 200
+    tr, va, te = (set(d.splits[s].tolist()) for s in ("train", "val", "test"))
+    assert not (tr & va) and not (tr & te) and not (va & te)
+    # 40 test digits per class, as in the TMC split
+    assert np.bincount(d.target[d.splits["test"]]).tolist() == [40] * 10
+    assert d.info["protocol"] == "tmc"
+
+
+def test_mfeat_normalisation_uses_train_rows_only() -> None:
+    from dain.datasets.mfeat import _read
+
+    d = load_dataset("mfeat", protocol="tmc", seed=0)
+    raw = _read()["fou"].astype(np.float64)
+    tr = d.splits["train"]
+    mu, sd = raw[tr].mean(0), raw[tr].std(0)
+    np.testing.assert_allclose(d.inputs["fou"], (raw - mu) / sd, atol=1e-4)
+
+
+def test_protocol_recorded_in_run(tmp_path, capsys) -> None:
+    from dain.cli import main
+
+    out = tmp_path / "r"
+    assert main(["fit", "--data", "mfeat", "--protocol", "tmc", "--model", "early_fusion", "--max-epochs", "1",
+                 "--set", "hidden=16", "--out", str(out), "--json", "--no-progress"]) == 0
+    capsys.readouterr()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"] == "tmc" and m["data"]["splits"]["test"] == 400
+    assert "protocol: tmc" in (out / "config.yaml").read_text()
+
+
+def test_published_rows_only_for_their_protocol() -> None:
+    rows = published_rows("physionet2012", "raindrop")
+    vit = next(r for r in rows if r["method"] == "ViTST")
+    assert vit["metrics"] == {"auroc": "85.1 ± 0.8", "auprc": "51.1 ± 4.1"} and vit["published"]
+    assert published_rows("physionet2012", "default") == []
+    assert published_rows("mfeat", "tmc")[0]["metrics"]["acc"] == "98.51 ± 0.15"
+
+
+def test_raindrop_split_never_leaks_test_into_normalisation(data_root) -> None:
+    d = load_dataset("physionet2012", root=data_root, protocol="raindrop", split=2)
+    assert d.split_sizes() == {"train": 9590, "val": 1199, "test": 1199}
+    stats = d.info.get("norm_stats_rows")
+    if stats is not None:  # the loader records which rows fitted the statistics
+        assert set(np.asarray(stats).tolist()) <= set(d.splits["train"].tolist())
+    static = d.inputs["static"][d.splits["train"]][d.mask[d.splits["train"], d.spec.modality_names.index("static")]]
+    # z-scored on train rows: train mean ~0 for continuous static columns (Age is column 0)
+    assert abs(float(static[:, 0].mean())) < 0.05
+
+
+@pytest.mark.parametrize("protocol", ["zzz"])
+def test_unknown_protocol_is_a_clear_error(protocol: str) -> None:
+    from dain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="protocol"):
+        load_dataset("mfeat", protocol=protocol)
