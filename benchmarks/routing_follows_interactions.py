@@ -45,9 +45,7 @@ def make_redundant_unique(n: int = 800, T: int = 16, noise: float = 0.6, seed: i
 
     inputs = {"A": channel(y1), "B": channel(y1), "C": channel(y2)}
     y = 2 * y1 + y2
-    spec = DatasetSpec(
-        "redundant-unique", "multiclass", 4, tuple(ModalitySpec(m, "sequence", (T, 3)) for m in inputs)
-    )
+    spec = DatasetSpec("redundant-unique", "multiclass", 4, tuple(ModalitySpec(m, "sequence", (T, 3)) for m in inputs))
     return MultimodalDataset(
         spec, inputs, np.ones((n, 3), dtype=bool), y, stratified_split(y, (0.6, 0.2, 0.2), seed=seed)
     )

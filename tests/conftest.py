@@ -80,7 +80,5 @@ def tiny_dataset(n: int = 60, seed: int = 0) -> MultimodalDataset:
     rng = np.random.default_rng(seed)
     spec = tiny_spec("vector")
     y = rng.integers(0, 3, n)
-    inputs = {
-        m.name: (rng.normal(size=(n, *m.shape)) + y[:, None]).astype(np.float32) for m in spec.modalities
-    }
+    inputs = {m.name: (rng.normal(size=(n, *m.shape)) + y[:, None]).astype(np.float32) for m in spec.modalities}
     return MultimodalDataset(spec, inputs, np.ones((n, 3), bool), y, stratified_split(y, seed=seed))

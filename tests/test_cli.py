@@ -287,12 +287,8 @@ def test_shape_and_nan_errors_name_the_modality() -> None:
 
     spec = DatasetSpec("t", "multiclass", 2, (ModalitySpec("audio", "vector", (4,)),))
     split = {"train": np.arange(2), "val": np.arange(2, 3), "test": np.arange(3, 4)}
-    with pytest.raises(
-        DataValidationError, match="modality 'audio' has shape \\(4, 5\\), expected \\(4, 4\\)"
-    ):
-        MultimodalDataset(
-            spec, {"audio": np.zeros((4, 5), np.float32)}, np.ones((4, 1), bool), np.zeros(4), split
-        )
+    with pytest.raises(DataValidationError, match="modality 'audio' has shape \\(4, 5\\), expected \\(4, 4\\)"):
+        MultimodalDataset(spec, {"audio": np.zeros((4, 5), np.float32)}, np.ones((4, 1), bool), np.zeros(4), split)
     x = np.zeros((4, 4), np.float32)
     x[1, 2] = np.nan
     x[3, 0] = np.inf

@@ -21,9 +21,7 @@ VEC = DatasetSpec(
     3,
     (ModalitySpec("a", "vector", (8,)), ModalitySpec("b", "vector", (6,)), ModalitySpec("c", "vector", (5,))),
 )
-SEQ = DatasetSpec(
-    "tiny_seq", "binary", 1, (ModalitySpec("s", "sequence", (6, 4)), ModalitySpec("v", "vector", (5,)))
-)
+SEQ = DatasetSpec("tiny_seq", "binary", 1, (ModalitySpec("s", "sequence", (6, 4)), ModalitySpec("v", "vector", (5,))))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -126,11 +124,7 @@ def test_losses_documented_keys_finite_nonnegative() -> None:
     B, K = 12, m.num_agents
     r = out.routing
     assert r["gates"].shape == (B, K) and r["active"].shape == (B, K) and r["active"].dtype == torch.bool
-    assert (
-        r["consensus_weights"].shape == (B, K)
-        and r["messages"].shape == (B, K, K)
-        and r["bits"].shape == (B,)
-    )
+    assert r["consensus_weights"].shape == (B, K) and r["messages"].shape == (B, K, K) and r["bits"].shape == (B,)
     assert torch.allclose(r["consensus_weights"].sum(1), torch.ones(B))
     assert (r["consensus_weights"][~r["active"]] == 0).all()
 
@@ -271,9 +265,7 @@ def test_flops_drop_with_budget() -> None:
     dense = m.flops_per_sample(batch, dense=True)
     assert 0 < f[1] < f[2] < f[3] < dense
     rep = flops_report(m, batch)
-    assert rep["flops_per_sample"] == pytest.approx(f[3]) and rep["flops_per_sample_dense"] == pytest.approx(
-        dense
-    )
+    assert rep["flops_per_sample"] == pytest.approx(f[3]) and rep["flops_per_sample_dense"] == pytest.approx(dense)
     assert m.training  # mode restored
     ef = build_model("early_fusion", VEC, hidden=16)
     assert count_flops(ef, batch) > 0 and not math.isnan(flops_report(ef, batch)["flops_per_sample_dense"])

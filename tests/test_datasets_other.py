@@ -94,9 +94,7 @@ def test_mimic4_demo_generated(tmp_path: Path) -> None:
     assert set(np.unique(meds)) <= {0.0, 1.0} and meds[row[1]].sum() == 2
 
 
-@pytest.mark.skipif(
-    not _has("mimic_iv_demo_meds", ("mimic_iv_demo_meds_events.parquet",)), reason="no MEDS demo"
-)
+@pytest.mark.skipif(not _has("mimic_iv_demo_meds", ("mimic_iv_demo_meds_events.parquet",)), reason="no MEDS demo")
 def test_mimic4_demo_real() -> None:
     d = load_dataset("mimic4-demo")
     assert d.n_samples == 100 and d.target.sum() == 31
@@ -189,9 +187,7 @@ def test_mimic4_generated(tmp_path: Path) -> None:
     d.mkdir()
     n = 30
     subj = np.arange(1000, 1000 + n)
-    pd.DataFrame({"subject_id": subj, "one_year_mortality": np.arange(n) % 2}).to_csv(
-        d / "labels.csv", index=False
-    )
+    pd.DataFrame({"subject_id": subj, "one_year_mortality": np.arange(n) % 2}).to_csv(d / "labels.csv", index=False)
     lab = torch.randn(n, 7)
     lab[2] = -2
     note = torch.randn(n, 5)

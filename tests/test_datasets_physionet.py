@@ -106,9 +106,7 @@ def test_generated_stays_masks_and_features(fake_dir: Path) -> None:
 
 
 def test_normalisation_uses_train_rows_only(fake_dir: Path) -> None:
-    data = load_dataset(
-        "physionet2012", root=str(fake_dir), sets=("a",), summary=True, clip=0.0, impute="mean"
-    )
+    data = load_dataset("physionet2012", root=str(fake_dir), sets=("a",), summary=True, clip=0.0, impute="mean")
     parsed = P.load_set(fake_dir / "set-a")
     values = P.grid(parsed, 60)
     train = data.splits["train"]
@@ -133,9 +131,7 @@ def test_normalisation_uses_train_rows_only(fake_dir: Path) -> None:
 
 
 def test_options_and_errors(fake_dir: Path) -> None:
-    d = load_dataset(
-        "physionet2012", root=str(fake_dir), sets="a", resolution_minutes=30, modalities=["labs"]
-    )
+    d = load_dataset("physionet2012", root=str(fake_dir), sets="a", resolution_minutes=30, modalities=["labs"])
     assert d.spec.modality_names == ["labs"] and d.inputs["labs"].shape[1:] == (96, 3 * L_N)
     with pytest.raises(DainError):
         load_dataset("physionet2012", root=str(fake_dir), sets=("a", "b"))
@@ -158,10 +154,7 @@ def test_real_set_a_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_array_equal(d1.ids, d2.ids)
     for m in d1.inputs:
         np.testing.assert_array_equal(d1.inputs[m], d2.inputs[m])
-    assert (
-        len(list((Path(__import__("os").environ["DAIN_CACHE"]) / "physionet2012").glob("set-a-*-400.npz")))
-        == 1
-    )
+    assert len(list((Path(__import__("os").environ["DAIN_CACHE"]) / "physionet2012").glob("set-a-*-400.npz"))) == 1
     assert 0.05 < d1.target.mean() < 0.3
     assert d1.mask[:, 2].all() and d1.mask[:, 0].mean() > 0.9
     assert set(d1.split_sizes().values()) and sum(d1.split_sizes().values()) == 400

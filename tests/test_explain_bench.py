@@ -13,8 +13,30 @@ from dain.cli import main
 @pytest.fixture(scope="module")
 def dain_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dain") / "run"
-    assert main(["fit", "--data", "mfeat", "--model", "dain", "--max-epochs", "2", "--set", "hidden=32",
-                 "--set", "active_agents=3", "--out", str(out), "--json", "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                "mfeat",
+                "--model",
+                "dain",
+                "--max-epochs",
+                "2",
+                "--set",
+                "hidden=32",
+                "--set",
+                "active_agents=3",
+                "--out",
+                str(out),
+                "--json",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -38,8 +60,26 @@ def test_budget_lowers_active_agents_and_flops(dain_run: Path, capsys) -> None:
 
 def test_budget_on_static_model_is_an_error(tmp_path, capsys) -> None:
     out = tmp_path / "lf"
-    assert main(["fit", "--data", "mfeat", "--model", "late_fusion", "--max-epochs", "1", "--set", "hidden=16",
-                 "--out", str(out), "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                "mfeat",
+                "--model",
+                "late_fusion",
+                "--max-epochs",
+                "1",
+                "--set",
+                "hidden=16",
+                "--out",
+                str(out),
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["test", "--run", str(out), "--budget", "2"]) == 2
     assert "no agent budget" in capsys.readouterr().err
@@ -56,9 +96,18 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
 
 
 def test_bench_reports_figures(capsys) -> None:
-    assert main(["bench", "--model", "dain", "--data", "mfeat", "--batch-size", "32", "--set", "hidden=32",
-                 "--json"]) == 0
+    assert (
+        main(["bench", "--model", "dain", "--data", "mfeat", "--batch-size", "32", "--set", "hidden=32", "--json"]) == 0
+    )
     res = json.loads(capsys.readouterr().out)
-    for k in ("params", "flops_per_sample", "flops_per_sample_dense", "latency_ms_per_batch",
-              "throughput_samples_per_s", "train_step_ms", "active_agents_mean", "comm_bits_per_sample"):
+    for k in (
+        "params",
+        "flops_per_sample",
+        "flops_per_sample_dense",
+        "latency_ms_per_batch",
+        "throughput_samples_per_s",
+        "train_step_ms",
+        "active_agents_mean",
+        "comm_bits_per_sample",
+    ):
         assert k in res, k

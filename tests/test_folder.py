@@ -27,9 +27,7 @@ def _mfeat_folder(d: Path) -> dict[str, np.ndarray]:
 def test_mfeat_round_trip(tmp_path: Path) -> None:
     _mfeat_folder(tmp_path)
     ref = load_dataset("mfeat", seed=3)
-    (tmp_path / "split.json").write_text(
-        json.dumps({s: ref.splits[s].tolist() for s in ("train", "val", "test")})
-    )
+    (tmp_path / "split.json").write_text(json.dumps({s: ref.splits[s].tolist() for s in ("train", "val", "test")}))
     (tmp_path / "dataset.yaml").write_text("name: mfeat-folder\nmodalities: [" + ", ".join(VIEWS) + "]\n")
     data = load_dataset(str(tmp_path))
     assert data.spec.name == "mfeat-folder" and data.spec.task == "multiclass" and data.spec.num_outputs == 10
@@ -55,9 +53,7 @@ def test_mask_sequences_and_images(tmp_path: Path) -> None:
     seq[0] = np.nan  # allowed: masked out below
     np.savez(tmp_path / "modalities" / "seq.npz", x=seq, steps=np.ones((n, 5), bool))
     np.save(tmp_path / "modalities" / "img.npy", np.random.rand(n, 1, 4, 4))
-    pd.DataFrame(np.random.rand(n, 3), columns=list("abc")).to_parquet(
-        tmp_path / "modalities" / "vec.parquet"
-    )
+    pd.DataFrame(np.random.rand(n, 3), columns=list("abc")).to_parquet(tmp_path / "modalities" / "vec.parquet")
     np.save(tmp_path / "labels.npy", np.random.rand(n))
     mask = np.ones((n, 3), bool)
     mask[0, 1] = False  # sorted order: img, seq, vec

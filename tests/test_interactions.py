@@ -135,11 +135,7 @@ SYN = [n for n in DATASETS.names() if n.startswith("synthetic-")]
 
 
 def test_registry_names() -> None:
-    want = (
-        {f"synthetic-{k}" for k in TRUTH}
-        | {f"synthetic-{k}-continuous" for k in TRUTH}
-        | {"synthetic-temporal"}
-    )
+    want = {f"synthetic-{k}" for k in TRUTH} | {f"synthetic-{k}-continuous" for k in TRUTH} | {"synthetic-temporal"}
     assert want <= set(SYN)
 
 

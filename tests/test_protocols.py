@@ -37,8 +37,28 @@ def test_protocol_recorded_in_run(tmp_path, capsys) -> None:
     from dain.cli import main
 
     out = tmp_path / "r"
-    assert main(["fit", "--data", "mfeat", "--protocol", "tmc", "--model", "early_fusion", "--max-epochs", "1",
-                 "--set", "hidden=16", "--out", str(out), "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                "mfeat",
+                "--protocol",
+                "tmc",
+                "--model",
+                "early_fusion",
+                "--max-epochs",
+                "1",
+                "--set",
+                "hidden=16",
+                "--out",
+                str(out),
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     m = json.loads((out / "metrics.json").read_text())
     assert m["protocol"] == "tmc" and m["data"]["splits"]["test"] == 400

@@ -216,9 +216,7 @@ def test_rus_tensors_lag_mapping() -> None:
         {"modalities": ["a", "b"], "lag": lag, "R": r, "U1": 0.2, "U2": u2, "S": 0.0, "total": 1.0}
         for lag, r, u2 in [(0, 1.0, 0.0), (1, 2.0, 0.5), (2, 3.0, 0.0)]
     ]
-    pairs.append(
-        {"modalities": ["a", "v"], "lag": None, "R": 0.0, "U1": 0.9, "U2": 0.3, "S": 0.4, "total": 1.0}
-    )
+    pairs.append({"modalities": ["a", "v"], "lag": None, "R": 0.0, "U1": 0.9, "U2": 0.3, "S": 0.4, "total": 1.0})
     U, R, S = timemoe_rus.rus_tensors(pairs, ["a", "b", "v"], 7)
     # 3 lags on 7 tokens: segments [0,2), [2,4), [4,7)
     assert R[0, 1].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 3.0] and torch.equal(R[0, 1], R[1, 0])
@@ -264,23 +262,17 @@ def test_prepare_caches_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ]  # type: ignore[union-attr]
 
     monkeypatch.setattr(timemoe_rus, "_estimate", fake)
-    m = build_model(
-        "timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2]
-    )
+    m = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2])
     info = m.prepare(data, tmp_path)
     assert len(calls) == 1 and not info["from_cache"] and bool(m.rus_ready)
     assert set(calls[0]["train"]) <= set(data.splits["train"]) and len(calls[0]["train"]) == 8
     assert calls[0]["val"] == 0 and calls[0]["split"] == "train"
     assert torch.allclose(m.rus_R[0, 1], torch.full((6,), 0.5))
     assert len(list(tmp_path.glob("timemoe_rus_*.json"))) == 1
-    m2 = build_model(
-        "timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2]
-    )
+    m2 = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2])
     assert m2.prepare(data, tmp_path)["from_cache"] and len(calls) == 1
     assert torch.equal(m2.rus_U, m.rus_U)
-    m3 = build_model(
-        "timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 2]
-    )
+    m3 = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 2])
     assert not m3.prepare(data, tmp_path)["from_cache"] and len(calls) == 2
 
 
@@ -290,9 +282,7 @@ def test_prepare_default_is_static(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     def fake(sub: MultimodalDataset, **kw: object) -> list[dict]:
         seen.append(kw["lags"])
-        return [
-            {"modalities": ["a", "b"], "lag": None, "R": 0.3, "U1": 0.1, "U2": 0.9, "S": 0.0, "total": 1.3}
-        ]
+        return [{"modalities": ["a", "b"], "lag": None, "R": 0.3, "U1": 0.1, "U2": 0.9, "S": 0.0, "total": 1.3}]
 
     monkeypatch.setattr(timemoe_rus, "_estimate", fake)
     m = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2)

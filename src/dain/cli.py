@@ -171,11 +171,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
     with contextlib.redirect_stdout(sys.stderr):
         res = fit_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    text = (
-        "test: "
-        + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items())
-        + f"\nrun directory: {res['run_dir']}"
-    )
+    text = "test: " + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items()) + f"\nrun directory: {res['run_dir']}"
     _emit(res, args.json, text)
     return 0
 
@@ -240,9 +236,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             cfg.data.options["split"] = sp
         with contextlib.redirect_stdout(sys.stderr):
             summaries.append(
-                run_compare(
-                    cfg, models, seeds, out if sp is None else out / f"split{sp}", args.jobs, params, log=_log
-                )
+                run_compare(cfg, models, seeds, out if sp is None else out / f"split{sp}", args.jobs, params, log=_log)
             )
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
     if args.published:
@@ -295,9 +289,7 @@ def _append_published(table: Path, rows: list[dict]) -> None:
         "|---|" + "---|" * (len(rows[0]["metrics"]) + 1),
     ]
     for r in rows:
-        lines.append(
-            f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |"
-        )
+        lines.append(f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |")
     table.write_text(table.read_text() + "\n".join(lines) + "\n")
 
 
@@ -321,9 +313,7 @@ def cmd_interactions(args: argparse.Namespace) -> int:
     if mods:
         unknown = [m for m in mods if m not in data.spec.modality_names]
         if unknown:
-            raise ConfigError(
-                f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}"
-            )
+            raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
     with contextlib.redirect_stdout(sys.stderr):
         results = estimate_pairs(
             data,
@@ -378,26 +368,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------------ parser
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset name (see `dain datasets`) or a bring-your-own folder")
-    p.add_argument(
-        "--data-root", help="folder holding the dataset folders (default: $DAIN_DATA, ../shared/data)"
-    )
+    p.add_argument("--data-root", help="folder holding the dataset folders (default: $DAIN_DATA, ../shared/data)")
     p.add_argument("--config", help="YAML run config (e.g. a previous run's config.yaml)")
-    p.add_argument(
-        "--protocol", help="split protocol of the dataset (e.g. tmc for mfeat, raindrop for physionet2012)"
-    )
+    p.add_argument("--protocol", help="split protocol of the dataset (e.g. tmc for mfeat, raindrop for physionet2012)")
     p.add_argument("--split", type=int, help="split number of the protocol (e.g. 1..5 for raindrop)")
-    p.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="dataset loader option (repeatable)"
-    )
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="dataset loader option (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field (repeatable)")
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int)
     p.add_argument("--class-weight", choices=["none", "balanced"])
-    p.add_argument(
-        "--balanced-batches", action="store_true", help="upsample minority classes in training batches"
-    )
+    p.add_argument("--balanced-batches", action="store_true", help="upsample minority classes in training batches")
     p.add_argument("--accelerator", help="cpu | gpu | auto")
     p.add_argument("--devices", type=int)
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
@@ -421,9 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_datasets)
 
     f = sub.add_parser("fit", help="train a model; writes a run directory")
-    f.add_argument(
-        "--model", help="model name (see the registry: early_fusion, late_fusion, transformer, dain, ...)"
-    )
+    f.add_argument("--model", help="model name (see the registry: early_fusion, late_fusion, transformer, dain, ...)")
     f.add_argument("--seed", type=int)
     f.add_argument("--out", help="run directory (default runs/<data>-<model>-s<seed>-<time>)")
     f.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
@@ -446,12 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed-list", help="explicit comma-separated seeds")
     c.add_argument("--out", help="output folder (compare.json, compare.md, one run dir per model x seed)")
     c.add_argument("--jobs", type=int, default=1, help="parallel fit processes")
-    c.add_argument(
-        "--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)"
-    )
-    c.add_argument(
-        "--published", action="store_true", help="print published results of the protocol beside ours"
-    )
+    c.add_argument("--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)")
+    c.add_argument("--published", action="store_true", help="print published results of the protocol beside ours")
     _add_train_flags(c)
     c.set_defaults(fn=cmd_compare)
 

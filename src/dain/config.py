@@ -44,9 +44,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 15  # early stopping on the monitored validation metric; 0 disables it
     grad_clip: float = 1.0
-    monitor: str = (
-        "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro-F1 (multilabel), MAE (regression)
-    )
+    monitor: str = "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro-F1 (multilabel), MAE (regression)
     class_weight: str = "none"  # none | balanced (class-weighted task loss)
     balanced_batches: bool = False  # upsample the minority class(es) in training batches
     accelerator: str = "cpu"  # cpu | gpu | auto
@@ -101,9 +99,7 @@ def _build(cls: type, d: dict[str, Any], section: str) -> Any:
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - set(names))
     if unknown:
-        raise ConfigError(
-            f"config section {section!r} has unknown key(s) {unknown}; valid keys: {', '.join(names)}"
-        )
+        raise ConfigError(f"config section {section!r} has unknown key(s) {unknown}; valid keys: {', '.join(names)}")
     out = {}
     for k, v in d.items():
         default = names[k].default

@@ -106,12 +106,7 @@ def explain_run(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[
         ax.set_title("Collaboration graph: mean attention on messages")
         fig.colorbar(im, ax=ax)
         save(fig, "collaboration_graph", "mean message attention receiver <- sender (last round)")
-        flat = [
-            (float(graph[i, j]), axis_names(k)[j], axis_names(k)[i])
-            for i in range(k)
-            for j in range(k)
-            if i != j
-        ]
+        flat = [(float(graph[i, j]), axis_names(k)[j], axis_names(k)[i]) for i in range(k) for j in range(k) if i != j]
         summary["strongest_links"] = [
             {"sender": s, "receiver": r, "weight": round(w, 4)} for w, s, r in sorted(flat, reverse=True)[:5]
         ]
@@ -164,18 +159,14 @@ def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) ->
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style></head><body>",
         f"<h1>{html.escape(str(summary.get('model')))} on {html.escape(str(summary.get('dataset')))}</h1>",
         f"<p>Test split, {summary['n_samples']} samples. Test metrics: "
-        + ", ".join(
-            f"{html.escape(k)} = {v:.4f}" for k, v in (metrics.get("test") or {}).items() if v is not None
-        )
+        + ", ".join(f"{html.escape(k)} = {v:.4f}" for k, v in (metrics.get("test") or {}).items() if v is not None)
         + "</p>",
     ]
     eff = metrics.get("efficiency") or {}
     if eff:
         parts.append(
             "<table><tr><th>efficiency</th><th>value</th></tr>"
-            + "".join(
-                f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in eff.items()
-            )
+            + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in eff.items())
             + "</table>"
         )
     for f in files:

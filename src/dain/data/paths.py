@@ -28,9 +28,7 @@ def candidate_roots() -> list[Path]:
     return seen
 
 
-def find_data_dir(
-    subdir: str, root: str | Path | None = None, required: tuple[str, ...] = (), hint: str = ""
-) -> Path:
+def find_data_dir(subdir: str, root: str | Path | None = None, required: tuple[str, ...] = (), hint: str = "") -> Path:
     """Return the folder holding ``subdir`` (with every file in ``required``) or raise a DataNotFoundError.
 
     ``root`` may point at the folder itself or at its parent.

@@ -44,9 +44,7 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS.meta(name)["info"]
 
 
-def load_dataset(
-    name: str, root: str | Path | None = None, seed: int = 0, **options: Any
-) -> MultimodalDataset:
+def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **options: Any) -> MultimodalDataset:
     """Load a registered dataset, or a bring-your-own folder when ``name`` is a path to one."""
     import dain.datasets  # noqa: F401  (registers the built-in loaders)
 
@@ -60,9 +58,7 @@ def load_dataset(
     for k in options:
         if k not in params and not accepts_any:
             opts = sorted(p for p in params if p not in ("root", "seed"))
-            raise ConfigError(
-                f"dataset {name!r} has no option {k!r}; its options: {', '.join(opts) or '(none)'}"
-            )
+            raise ConfigError(f"dataset {name!r} has no option {k!r}; its options: {', '.join(opts) or '(none)'}")
     try:
         return fn(root=root, seed=seed, **options)
     except DainError:

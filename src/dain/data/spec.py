@@ -32,14 +32,10 @@ class ModalitySpec:
 
     def __post_init__(self) -> None:
         if self.kind not in MODALITY_KINDS:
-            raise ValueError(
-                f"modality {self.name!r}: kind must be one of {MODALITY_KINDS}, got {self.kind!r}"
-            )
+            raise ValueError(f"modality {self.name!r}: kind must be one of {MODALITY_KINDS}, got {self.kind!r}")
         expected = {"vector": 1, "sequence": 2, "image": 3}[self.kind]
         if len(self.shape) != expected:
-            raise ValueError(
-                f"modality {self.name!r} of kind {self.kind} needs a {expected}-d shape, got {self.shape}"
-            )
+            raise ValueError(f"modality {self.name!r} of kind {self.kind} needs a {expected}-d shape, got {self.shape}")
 
     @property
     def feature_dim(self) -> int:
@@ -121,8 +117,7 @@ class MultimodalDataset:
             x = self.inputs[m.name]
             if tuple(x.shape[1:]) != tuple(m.shape) or x.shape[0] != n:
                 raise DataValidationError(
-                    f"{self.spec.name}: modality {m.name!r} has shape {tuple(x.shape)}, expected "
-                    f"{(n, *m.shape)}"
+                    f"{self.spec.name}: modality {m.name!r} has shape {tuple(x.shape)}, expected {(n, *m.shape)}"
                 )
             bad = ~np.isfinite(x)
             if bad.any():
@@ -203,11 +198,7 @@ def stratified_split(
     y = np.asarray(y)
     n = len(y)
     out: dict[str, list[int]] = {s: [] for s in SPLITS}
-    if (
-        y.ndim == 1
-        and (y.dtype.kind in "iub" or np.all(np.equal(np.mod(y, 1), 0)))
-        and len(np.unique(y)) <= 1000
-    ):
+    if y.ndim == 1 and (y.dtype.kind in "iub" or np.all(np.equal(np.mod(y, 1), 0))) and len(np.unique(y)) <= 1000:
         groups = [np.flatnonzero(y == c) for c in np.unique(y)]
     else:
         groups = [np.arange(n)]
@@ -242,16 +233,8 @@ def standardize_(data: MultimodalDataset, eps: float = 1e-6) -> dict[str, tuple[
             mu = flat.mean(0) if len(flat) else np.zeros(x.shape[-1], np.float32)
             sd = flat.std(0) if len(flat) else np.ones(x.shape[-1], np.float32)
         elif m.kind == "image":
-            mu = (
-                xt.mean(axis=(0, 2, 3), keepdims=True)[0]
-                if len(xt)
-                else np.zeros((x.shape[1], 1, 1), np.float32)
-            )
-            sd = (
-                xt.std(axis=(0, 2, 3), keepdims=True)[0]
-                if len(xt)
-                else np.ones((x.shape[1], 1, 1), np.float32)
-            )
+            mu = xt.mean(axis=(0, 2, 3), keepdims=True)[0] if len(xt) else np.zeros((x.shape[1], 1, 1), np.float32)
+            sd = xt.std(axis=(0, 2, 3), keepdims=True)[0] if len(xt) else np.ones((x.shape[1], 1, 1), np.float32)
         else:
             mu = xt.mean(0) if len(xt) else np.zeros(x.shape[1:], np.float32)
             sd = xt.std(0) if len(xt) else np.ones(x.shape[1:], np.float32)

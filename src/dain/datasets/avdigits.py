@@ -25,15 +25,12 @@ from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, standar
 from dain.errors import ConfigError, DataNotFoundError, DataValidationError
 
 SOURCE = (
-    "Free Spoken Digit Dataset (CC BY-SA 4.0) + UCI optdigits via scikit-learn (BSD-3); "
-    "synthetic class-level pairing"
+    "Free Spoken Digit Dataset (CC BY-SA 4.0) + UCI optdigits via scikit-learn (BSD-3); synthetic class-level pairing"
 )
 SR = 8000
 
 
-def mel_filterbank(
-    n_mels: int, n_fft: int, sr: int = SR, fmin: float = 0.0, fmax: float | None = None
-) -> np.ndarray:
+def mel_filterbank(n_mels: int, n_fft: int, sr: int = SR, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
     """Triangular HTK-mel filterbank ``[n_mels, n_fft // 2 + 1]``."""
     fmax = fmax or sr / 2
     mel = np.linspace(2595 * np.log10(1 + fmin / 700), 2595 * np.log10(1 + fmax / 700), n_mels + 2)
@@ -54,9 +51,7 @@ def log_mel(wave: np.ndarray, n_mels: int = 40, n_fft: int = 256, hop: int = 200
 
     if len(wave) < n_fft:
         wave = np.pad(wave, (0, n_fft - len(wave)))
-    _, _, z = stft(
-        wave, fs=SR, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=True
-    )
+    _, _, z = stft(wave, fs=SR, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=True)
     power = np.abs(z) ** 2  # [freq, frames]
     return np.log(mel_filterbank(n_mels, n_fft) @ power + 1e-6).T.astype(np.float32)
 
@@ -129,8 +124,7 @@ def load_avdigits(
         "fsdd",
         root,
         ("recordings",),
-        hint="Get it with `python -m dain.datasets.download fsdd DIR` "
-        "(github Jakobovski/free-spoken-digit-dataset).",
+        hint="Get it with `python -m dain.datasets.download fsdd DIR` (github Jakobovski/free-spoken-digit-dataset).",
     )
     try:
         dg = find_data_dir("sklearn_digits", root, ("digits.csv.gz",))
@@ -172,9 +166,7 @@ def load_avdigits(
         test = np.flatnonzero(take_arr < 5)
     elif protocol == "speaker":
         if test_speaker not in set(speaker):
-            raise ConfigError(
-                f"avdigits: unknown test_speaker {test_speaker!r}; speakers: {sorted(set(speaker))}"
-            )
+            raise ConfigError(f"avdigits: unknown test_speaker {test_speaker!r}; speakers: {sorted(set(speaker))}")
         tr_all = np.flatnonzero(spk != test_speaker)
         test = np.flatnonzero(spk == test_speaker)
     elif protocol == "stratified":

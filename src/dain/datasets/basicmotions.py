@@ -53,9 +53,7 @@ def read_ts(path: Path) -> tuple[np.ndarray, list[str]]:
         n_samples=80,
     )
 )
-def load_basicmotions(
-    root: str | None = None, seed: int = 0, val_fraction: float = 0.25
-) -> MultimodalDataset:
+def load_basicmotions(root: str | None = None, seed: int = 0, val_fraction: float = 0.25) -> MultimodalDataset:
     d = find_data_dir(
         "basicmotions",
         root,

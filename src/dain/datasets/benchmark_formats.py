@@ -74,9 +74,7 @@ def _load_pickle(path: Path) -> Any:
             return pickle.load(f, encoding="latin1")
 
 
-def _mosi(
-    root: str | None, seed: int, regression: bool, file: str, modalities: list[str] | None
-) -> MultimodalDataset:
+def _mosi(root: str | None, seed: int, regression: bool, file: str, modalities: list[str] | None) -> MultimodalDataset:
     d = _find(("cmu-mosi", "mosi"), root, (file,), MOSI_HINT)
     obj = _load_pickle(d / file)
     parts = {"train": "train", "val": "valid", "test": "test"}
@@ -186,9 +184,7 @@ MMIMDB_BOUNDS = (15552, 18160, 25959)
         n_samples=25959,
     )
 )
-def load_mmimdb(
-    root: str | None = None, seed: int = 0, modalities: list[str] | None = None
-) -> MultimodalDataset:
+def load_mmimdb(root: str | None = None, seed: int = 0, modalities: list[str] | None = None) -> MultimodalDataset:
     """MM-IMDB from the Fuel hdf5 (features, vgg_features, genres); contiguous standard split."""
     d = _find(
         ("mm-imdb", "mmimdb"),
@@ -208,9 +204,7 @@ def load_mmimdb(
         text = np.asarray(f["features"], dtype=np.float32)
         image = np.asarray(f["vgg_features"], dtype=np.float32)
         y = np.asarray(f["genres"], dtype=np.float32)
-        names = [
-            x.decode() if isinstance(x, bytes) else str(x) for x in f["genres"].attrs.get("target_names", [])
-        ]
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in f["genres"].attrs.get("target_names", [])]
         ids = np.asarray(f["imdb_ids"]).astype(str) if "imdb_ids" in f else None
     n = len(y)
     if n == MMIMDB_BOUNDS[2]:
@@ -227,9 +221,7 @@ def load_mmimdb(
         task="multilabel",
         num_outputs=y.shape[1],
         modalities=tuple(ModalitySpec(m, "vector", (arrays[m].shape[1],)) for m in keep),
-        class_names=tuple(names)
-        if len(names) == y.shape[1]
-        else tuple(f"genre{i}" for i in range(y.shape[1])),
+        class_names=tuple(names) if len(names) == y.shape[1] else tuple(f"genre{i}" for i in range(y.shape[1])),
     )
     data = MultimodalDataset(
         spec=spec,
@@ -248,9 +240,7 @@ def load_mmimdb(
 ENRICO_DROP = ("50105", "50109")
 
 
-def enrico_split(
-    screen_ids: list[str], topics: list[str]
-) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+def enrico_split(screen_ids: list[str], topics: list[str]) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """MultiBench/I2MoE split: drop corrupt screens, shuffle with random.Random(42), cut at 65% / 80%.
 
     Returns (row-index splits into the kept rows, kept ids, kept topics).

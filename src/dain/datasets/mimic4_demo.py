@@ -93,8 +93,7 @@ def load_mimic4_demo(
         "mimic_iv_demo_meds",
         root,
         (FILE,),
-        hint="Get the MIMIC-IV demo in MEDS from PhysioNet (mimic-iv-demo-meds) or "
-        "standardmodelbio/quickstart.",
+        hint="Get the MIMIC-IV demo in MEDS from PhysioNet (mimic-iv-demo-meds) or standardmodelbio/quickstart.",
     )
     ev = read_events(d / FILE)
     subjects = np.sort(ev["subject_id"].unique())

@@ -123,9 +123,7 @@ def _set_source(d: Path, s: str) -> Path:
     for cand in (d / f"set-{s}.tar.gz", d / f"set-{s}.tgz", d / f"set-{s}.tar", d / f"set-{s}"):
         if cand.exists():
             return cand
-    raise DataNotFoundError(
-        f"physionet2012: set {s!r} not found in {d} (expected set-{s}.tar.gz or set-{s}/). {HINT}"
-    )
+    raise DataNotFoundError(f"physionet2012: set {s!r} not found in {d} (expected set-{s}.tar.gz or set-{s}/). {HINT}")
 
 
 def _fingerprint(p: Path) -> str:
@@ -180,9 +178,7 @@ def parse_set(src: Path, max_stays: int | None = None) -> ParsedSet:
             body += b"\n"
         counts[i] = body.count(b"\n")
         chunks.append(body)
-    buf = (
-        b"".join(chunks).replace(b"\r", b"").replace(b":", b",")
-    )  # "HH:MM,Param,Value" -> "HH,MM,Param,Value"
+    buf = b"".join(chunks).replace(b"\r", b"").replace(b":", b",")  # "HH:MM,Param,Value" -> "HH,MM,Param,Value"
     df = pd.read_csv(
         io.BytesIO(buf),
         header=None,
@@ -453,9 +449,7 @@ def load_physionet2012(
         set_of = set_of[keep]
     missing_y = [int(r) for r in merged.ids if int(r) not in outcomes]
     if missing_y:
-        raise DataValidationError(
-            f"physionet2012: {len(missing_y)} stays have no outcome (e.g. {missing_y[:3]})"
-        )
+        raise DataValidationError(f"physionet2012: {len(missing_y)} stays have no outcome (e.g. {missing_y[:3]})")
     y = np.asarray([outcomes[int(r)] for r in merged.ids], dtype=np.float32)
     if protocol == "raindrop":
         splits = _splits_raindrop(d, merged.ids, split)

@@ -61,8 +61,7 @@ def _make_loader(kind: str, continuous: bool, default_n: int) -> Callable[..., M
             name=name,
             task=task,
             modalities={"x1": dims, "x2": dims},
-            description=DESCRIPTIONS[kind]
-            + (f" (bits embedded in {CONT_DIM}-d noisy vectors)" if continuous else ""),
+            description=DESCRIPTIONS[kind] + (f" (bits embedded in {CONT_DIM}-d noisy vectors)" if continuous else ""),
             source=SOURCE,
             n_samples=default_n,
             extras={"truth": dict(TRUTH[kind])},

@@ -29,16 +29,12 @@ def default_encoder_for(kind: str) -> str:
     return DEFAULT_ENCODER[kind]
 
 
-def build_encoder(
-    name: str, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1
-) -> nn.Module:
+def build_encoder(name: str, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1) -> nn.Module:
     """Instantiate encoder ``name`` for ``modality`` with width ``hidden``."""
     cls = ENCODERS.get(name)
     kinds = getattr(cls, "kinds", None)
     if kinds is not None and modality.kind not in kinds:
-        raise ValueError(
-            f"encoder {name!r} handles {kinds}, not modality {modality.name!r} of kind {modality.kind}"
-        )
+        raise ValueError(f"encoder {name!r} handles {kinds}, not modality {modality.name!r} of kind {modality.kind}")
     return cls(modality, hidden=hidden, dropout=dropout, layers=layers)
 
 
@@ -68,9 +64,7 @@ class ModalityEncoders(nn.Module):
         encoders = encoders or {}
         self.encoders = nn.ModuleDict(
             {
-                m.name: build_encoder(
-                    encoders.get(m.name, default_encoder_for(m.kind)), m, hidden, dropout, layers
-                )
+                m.name: build_encoder(encoders.get(m.name, default_encoder_for(m.kind)), m, hidden, dropout, layers)
                 for m in spec.modalities
             }
         )

@@ -91,9 +91,7 @@ class TimeAwareEncoder(nn.Module):
         if self.top is not None:
             hs, _ = self.top(hs)
         tokens = self.norm(self.drop(hs))
-        idx = torch.where(
-            step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long)
-        )
+        idx = torch.where(step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long))
         last = idx.max(1).values  # last observed step (0 when none)
         pooled = tokens[torch.arange(B, device=x.device), last]
         return EncodedModality(tokens, step, pooled)

@@ -36,9 +36,7 @@ class GRUEncoder(nn.Module):
     def __init__(self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1) -> None:
         super().__init__()
         self.proj = nn.Linear(modality.shape[1], hidden)
-        self.gru = nn.GRU(
-            hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0
-        )
+        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0)
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor, steps: torch.Tensor | None = None) -> EncodedModality:

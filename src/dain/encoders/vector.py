@@ -29,9 +29,7 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, steps: torch.Tensor | None = None) -> EncodedModality:
         h = self.norm(self.net(x))
-        return EncodedModality(
-            h.unsqueeze(1), torch.ones(h.shape[0], 1, dtype=torch.bool, device=h.device), h
-        )
+        return EncodedModality(h.unsqueeze(1), torch.ones(h.shape[0], 1, dtype=torch.bool, device=h.device), h)
 
 
 @ENCODERS.register("mlp_tokens")
@@ -40,9 +38,7 @@ class MLPTokenEncoder(nn.Module):
 
     kinds = ("vector",)
 
-    def __init__(
-        self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1, n: int = 4
-    ):
+    def __init__(self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1, n: int = 4):
         super().__init__()
         d = modality.shape[0]
         self.n = max(1, min(n, d))

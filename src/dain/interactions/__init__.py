@@ -133,9 +133,7 @@ def estimate_pairs(
             if est == "exact":
                 r = pid_exact(x1, x2, y, seed=seed, **{k: v for k, v in kwargs.items() if k == "bins"})
             else:
-                r = pid_batch(
-                    x1, x2, y, seed=seed, device=device, **{k: v for k, v in kwargs.items() if k != "bins"}
-                )
+                r = pid_batch(x1, x2, y, seed=seed, device=device, **{k: v for k, v in kwargs.items() if k != "bins"})
             res = [r]
         for r in res:
             out.append(

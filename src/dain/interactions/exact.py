@@ -64,9 +64,7 @@ def _mi_joint(q: np.ndarray) -> float:
     return entropy(q.sum(2)) + entropy(q.sum((0, 1))) - entropy(q)
 
 
-def _newton_project(
-    q: np.ndarray, r: np.ndarray, c: np.ndarray, tol: float, max_iter: int = 50
-) -> np.ndarray:
+def _newton_project(q: np.ndarray, r: np.ndarray, c: np.ndarray, tol: float, max_iter: int = 50) -> np.ndarray:
     """Finish one label's matrix scaling with damped Newton steps on the dual (fast when q is nearly
     degenerate)."""
     rows, cols = np.flatnonzero(r > 0), np.flatnonzero(c > 0)
@@ -108,9 +106,7 @@ def _newton_project(
     return out
 
 
-def _sinkhorn(
-    k: np.ndarray, r: np.ndarray, c: np.ndarray, tol: float = 1e-12, max_iter: int = 300
-) -> np.ndarray:
+def _sinkhorn(k: np.ndarray, r: np.ndarray, c: np.ndarray, tol: float = 1e-12, max_iter: int = 300) -> np.ndarray:
     """KL-project k[x1,x2,y] >= 0 onto {q : q.sum(1) = r[x1,y], q.sum(0) = c[x2,y]} (per label y).
 
     Plain Sinkhorn scaling; labels that have not converged after ``max_iter`` sweeps are finished by

@@ -25,8 +25,7 @@ DESCRIPTIONS = {
     "redundancy": "y ~ Bern(1/2); x1 = (y, n1), x2 = (y, n2) with independent noise bits -> R = 1 bit",
     "uniqueness": "a, b ~ Bern(1/2); y = a; x1 = (a, n1), x2 = (b, n2) -> U1 = 1 bit",
     "synergy": "a, b ~ Bern(1/2); y = a XOR b; x1 = (a, n1), x2 = (b, n2) -> S = 1 bit",
-    "mixed": "a, b, c ~ Bern(1/2); x1 = (a, b), x2 = (a, c); y = 2a + (b XOR c) (4 classes) "
-    "-> R = 1, S = 1 bit",
+    "mixed": "a, b, c ~ Bern(1/2); x1 = (a, b), x2 = (a, c); y = 2a + (b XOR c) (4 classes) -> R = 1, S = 1 bit",
 }
 
 # planted temporal truth: lag -> atom carrying 1 bit about y_t (every other atom/lag is 0)

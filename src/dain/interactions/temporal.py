@@ -135,9 +135,7 @@ def temporal_pid(
                 r = pid_batch(a1[keep], a2[keep], yy[keep], seed=seed, device=device, **batch_kwargs)
             r.lag = lag
             out.append(r)
-        return TemporalPIDResult(
-            out, method="stepwise", estimator=estimator, seconds=time.perf_counter() - t0
-        )
+        return TemporalPIDResult(out, method="stepwise", estimator=estimator, seconds=time.perf_counter() - t0)
 
     def shared() -> TemporalPIDResult:
         t0 = time.perf_counter()

@@ -92,9 +92,7 @@ class DAIN(nn.Module):
         self.controller = MetaController(d, M, K, cfg.dropout)
         self.agents = nn.ModuleList(
             [
-                InteractionAgent(
-                    d, spec.num_outputs, cfg.heads, cfg.agent_layers, cfg.agent_queries, cfg.dropout
-                )
+                InteractionAgent(d, spec.num_outputs, cfg.heads, cfg.agent_layers, cfg.agent_queries, cfg.dropout)
                 for _ in range(K)
             ]
         )
@@ -155,14 +153,10 @@ class DAIN(nn.Module):
         keep = [enc[m].token_mask & mask[:, j : j + 1] for j, m in enumerate(names)]
 
         available = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
-        available = available | ~available.any(
-            1, keepdim=True
-        )  # a sample with no modality: every agent may run
+        available = available | ~available.any(1, keepdim=True)  # a sample with no modality: every agent may run
         scores = self.controller([enc[m].pooled for m in names], mask)
         noise = cfg.router_noise if self.training else 0.0
-        sched = schedule(
-            scores, available, gating, self.budget if budget is None else budget, cfg.threshold, noise
-        )
+        sched = schedule(scores, available, gating, self.budget if budget is None else budget, cfg.threshold, noise)
         mode = resolve_dispatch(dispatch, B)
         like = toks[0]
 
@@ -177,9 +171,7 @@ class DAIN(nn.Module):
             z, att = rnd(z, sched.slot_mask)
         C = self.spec.num_outputs
         agent_logits = dispatch_slots(lambda k, x: self.agents[k].head(x), z, sched, mode, C)
-        slot_scores = torch.gather(sched.scores, 1, sched.slot_agent).masked_fill(
-            ~sched.slot_mask, float("-inf")
-        )
+        slot_scores = torch.gather(sched.scores, 1, sched.slot_agent).masked_fill(~sched.slot_mask, float("-inf"))
         w = torch.softmax(slot_scores, dim=-1)  # masked softmax over active agents
         w = torch.where(sched.slot_mask, w, torch.zeros_like(w))
         logits = (w.unsqueeze(-1) * agent_logits).sum(1)

@@ -73,9 +73,7 @@ class FlexMoE(nn.Module):
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.bank = nn.Parameter(torch.randn(2**M, M, d) * 0.02)
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
-        self.attn = nn.ModuleList(
-            [AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)]
-        )
+        self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
         self.moe_norm = nn.ModuleList([nn.LayerNorm(d) for _ in range(cfg.fusion_layers)])
         cf = cfg.capacity_factor if cfg.capacity_factor > 0 else None
         self.moe = nn.ModuleList(
@@ -133,18 +131,14 @@ class FlexMoE(nn.Module):
             x = x + self.drop(x.new_zeros(B * L, x.shape[-1]).index_copy(0, pos, y).view(B, L, -1))
             if warm:
                 sel = tok_complete
-                bal.append(
-                    load_balancing_loss(r.probs[sel], r.idx[sel], E) if bool(sel.any()) else h.sum() * 0
-                )
+                bal.append(load_balancing_loss(r.probs[sel], r.idx[sel], E) if bool(sel.any()) else h.sum() * 0)
             else:
                 bal.append(aux["balance"])
             sup_sel = tok_target >= 0
             if bool(sup_sel.any()) and not warm:
                 sup.append(nn.functional.cross_entropy(r.logits[sup_sel], tok_target[sup_sel]))
             ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(
-                torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch)
-            )
+            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
             probs.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
         w = keep.to(x.dtype).unsqueeze(-1)
         logits = self.head((x * w).sum(1) / w.sum(1).clamp_min(1.0))

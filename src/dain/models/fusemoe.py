@@ -64,17 +64,12 @@ class FuseMoE(nn.Module):
         d, M = cfg.hidden, spec.num_modalities
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
-        self.attn = nn.ModuleList(
-            [AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)]
-        )
+        self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
         self.moe_norm = nn.ModuleList([nn.LayerNorm(d) for _ in range(cfg.fusion_layers)])
         self.routers = nn.ModuleList(
             [
                 nn.ModuleList(
-                    [
-                        TopKRouter(d, cfg.num_experts, cfg.top_k, cfg.gating, cfg.router_noise)
-                        for _ in range(M)
-                    ]
+                    [TopKRouter(d, cfg.num_experts, cfg.top_k, cfg.gating, cfg.router_noise) for _ in range(M)]
                 )
                 for _ in range(cfg.fusion_layers)
             ]
@@ -137,9 +132,7 @@ class FuseMoE(nn.Module):
             bal.append(load_balancing_loss(r.probs, r.idx, E))
             zl.append(router_z_loss(r.logits))
             ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(
-                torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch)
-            )
+            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
             weights.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
         w = keep.to(x.dtype).unsqueeze(-1)
         fused = self.out_norm((x * w).sum(1) / w.sum(1).clamp_min(1.0))

@@ -55,9 +55,7 @@ class LateFusion(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
-        logits = torch.stack(
-            [self.heads[m](enc[m].pooled) for m in self.spec.modality_names], dim=1
-        )  # [B, M, C]
+        logits = torch.stack([self.heads[m](enc[m].pooled) for m in self.spec.modality_names], dim=1)  # [B, M, C]
         w = batch["mask"].to(logits.dtype)
         w = torch.where(w.sum(1, keepdim=True) > 0, w, torch.ones_like(w))
         out = (logits * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True)

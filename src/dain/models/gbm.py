@@ -79,9 +79,7 @@ class GBMModel(nn.Module):
         self.spec, self.cfg = spec, cfg
         self.register_buffer("booster_bytes", torch.zeros(0, dtype=torch.uint8))
         self._booster = None
-        self._anchor = nn.Parameter(
-            torch.zeros(())
-        )  # lets optimisers/Lightning see a parameter; never trained
+        self._anchor = nn.Parameter(torch.zeros(()))  # lets optimisers/Lightning see a parameter; never trained
 
     def _lgb(self):
         try:

@@ -17,9 +17,7 @@ class TransformerExpert(nn.Module):
     """I2MoE's Transformer fusion backbone: modality tokens -> encoder layers -> per-modality mean pool ->
     concat -> Linear(M * d -> outputs)."""
 
-    def __init__(
-        self, d: int, num_modalities: int, num_outputs: int, heads: int, layers: int, dropout: float
-    ) -> None:
+    def __init__(self, d: int, num_modalities: int, num_outputs: int, heads: int, layers: int, dropout: float) -> None:
         super().__init__()
         self.pos = nn.Parameter(torch.randn(num_modalities, d) * 0.02)
         layer = nn.TransformerEncoderLayer(
@@ -29,9 +27,7 @@ class TransformerExpert(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(num_modalities * d, num_outputs)
 
-    def forward(
-        self, x: torch.Tensor, keep: torch.Tensor, pool: torch.Tensor, mod_ids: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor, pool: torch.Tensor, mod_ids: torch.Tensor) -> torch.Tensor:
         """``x`` [N, L, d], ``keep`` [N, L], ``pool`` [N, L, M] masked per-modality averaging weights."""
         h = self.norm(self.enc(x + self.pos[mod_ids], src_key_padding_mask=~keep))
         pooled = torch.einsum("nlm,nld->nmd", pool, h)
@@ -84,10 +80,7 @@ class I2MoE(nn.Module):
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.zeros(M, d))  # position info lives in each expert's ``pos``
         self.experts = nn.ModuleList(
-            [
-                TransformerExpert(d, M, spec.num_outputs, cfg.heads, cfg.fusion_layers, cfg.dropout)
-                for _ in range(M + 2)
-            ]
+            [TransformerExpert(d, M, spec.num_outputs, cfg.heads, cfg.fusion_layers, cfg.dropout) for _ in range(M + 2)]
         )
         dims = [M * d] + [cfg.rw_hidden] * max(0, cfg.rw_layers - 1)
         rw: list[nn.Module] = [nn.LayerNorm(M * d)]
@@ -120,12 +113,8 @@ class I2MoE(nn.Module):
             ]
             terms.append(torch.stack(trip).mean() if trip else o.sum() * 0.0)
         syn, red = outs[M], outs[M + 1]
-        terms.append(
-            torch.stack([f.cosine_similarity(syn[0], syn[1 + j], dim=-1).mean() for j in range(M)]).mean()
-        )
-        terms.append(
-            torch.stack([1 - f.cosine_similarity(red[0], red[1 + j], dim=-1).mean() for j in range(M)]).mean()
-        )
+        terms.append(torch.stack([f.cosine_similarity(syn[0], syn[1 + j], dim=-1).mean() for j in range(M)]).mean())
+        terms.append(torch.stack([1 - f.cosine_similarity(red[0], red[1 + j], dim=-1).mean() for j in range(M)]).mean())
         return torch.stack(terms).sum() / (M + 2)
 
     def forward(self, batch: dict) -> ModelOutput:
@@ -146,9 +135,7 @@ class I2MoE(nn.Module):
             ks, ps = keep.repeat(n_pass, 1), pool.repeat(n_pass, 1, 1)
         else:
             xs, ks, ps = x, keep, pool
-        outs = torch.stack(
-            [ex(xs, ks, ps, mod_ids).view(n_pass, B, -1) for ex in self.experts]
-        )  # [E, P, B, C]
+        outs = torch.stack([ex(xs, ks, ps, mod_ids).view(n_pass, B, -1) for ex in self.experts])  # [E, P, B, C]
         pooled = torch.cat([enc[m].pooled for m in names], -1)
         w = (self.reweight(pooled) / self.cfg.temperature).softmax(-1)  # [B, M+2]
         logits = torch.einsum("be,ebc->bc", w, outs[:, 0])

@@ -74,9 +74,7 @@ class TopKRouter(nn.Module):
     gradient. ``noise_std`` > 0 adds Gaussian noise to the logits in training (exploration).
     """
 
-    def __init__(
-        self, d: int, num_experts: int, k: int = 1, gating: str = "softmax", noise_std: float = 0.0
-    ) -> None:
+    def __init__(self, d: int, num_experts: int, k: int = 1, gating: str = "softmax", noise_std: float = 0.0) -> None:
         super().__init__()
         if gating not in GATINGS:
             raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")

@@ -68,9 +68,7 @@ class MoETopK(nn.Module):
         d = cfg.hidden
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.randn(spec.num_modalities, d) * 0.02)
-        self.attn = nn.ModuleList(
-            [AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)]
-        )
+        self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
         self.moe_norm = nn.ModuleList([nn.LayerNorm(d) for _ in range(cfg.fusion_layers)])
         self.moe = nn.ModuleList(
             [
@@ -92,9 +90,7 @@ class MoETopK(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
-        x, keep, _ = modality_tokens(
-            enc, self.spec.modality_names, self.modality_emb, self.cfg.max_tokens_per_modality
-        )
+        x, keep, _ = modality_tokens(enc, self.spec.modality_names, self.modality_emb, self.cfg.max_tokens_per_modality)
         B = x.shape[0]
         L, k, E = x.shape[1], self.cfg.top_k, self.cfg.num_experts
         flat_keep = keep.reshape(-1)
@@ -109,9 +105,7 @@ class MoETopK(nn.Module):
             zl.append(aux["z"])
             dropped.append(aux["dropped"])
             ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(
-                torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch)
-            )
+            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
             probs.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
         w = keep.to(x.dtype).unsqueeze(-1)
         logits = self.head((x * w).sum(1) / w.sum(1).clamp_min(1.0))
@@ -120,9 +114,7 @@ class MoETopK(nn.Module):
             "moe_z": self.cfg.z_weight * torch.stack(zl).mean(),
         }
         routing = {
-            "expert_choice": torch.stack(choices, 1)
-            .view(B, L, -1, k)
-            .transpose(1, 2),  # [B, layers, L, k]; -1 = none
+            "expert_choice": torch.stack(choices, 1).view(B, L, -1, k).transpose(1, 2),  # [B, layers, L, k]; -1 = none
             "router_probs": torch.stack(probs, 1).view(B, L, -1, E).transpose(1, 2),  # [B, layers, L, E]
         }
         stats = {"dropped_frac": torch.stack(dropped).mean().detach()}

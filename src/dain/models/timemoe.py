@@ -100,9 +100,7 @@ def rus_losses(
     }
 
 
-def load_balance_loss(
-    probs: torch.Tensor, choice: torch.Tensor, valid: torch.Tensor, weight: float
-) -> torch.Tensor:
+def load_balance_loss(probs: torch.Tensor, choice: torch.Tensor, valid: torch.Tensor, weight: float) -> torch.Tensor:
     """Switch-style ``weight * E * sum_i f_i * P_i`` over valid tokens (``f_i``: share of top-k assignments,
     ``P_i``: mean router probability). Equals ``weight`` for perfectly uniform routing."""
     E = probs.shape[-1]
@@ -199,9 +197,7 @@ class SynergyExpert(nn.Module):
     def forward(self, x: torch.Tensor, routed: torch.Tensor | None = None) -> torch.Tensor:
         if routed is None:
             routed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        pad = ~routed & routed.any(
-            1, keepdim=True
-        )  # a sample with nothing routed: outputs are discarded anyway
+        pad = ~routed & routed.any(1, keepdim=True)  # a sample with nothing routed: outputs are discarded anyway
         a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
         x = self.norm1(x + a)
         return self.norm2(x + self.ffn(x))
@@ -216,9 +212,7 @@ class MoELayer(nn.Module):
         self.k = min(cfg.top_k, E)
         self.router_noise = cfg.router_noise
         self.num_syn = min(cfg.num_synergy_experts, E)
-        self.router = RUSRouter(
-            d, E, cfg.router_hidden, cfg.router_key_dim, cfg.router_gru_hidden, cfg.use_rus
-        )
+        self.router = RUSRouter(d, E, cfg.router_hidden, cfg.router_key_dim, cfg.router_gru_hidden, cfg.use_rus)
         self.experts = nn.ModuleList(
             [SynergyExpert(d, cfg.heads, cfg.expert_hidden, cfg.dropout) for _ in range(self.num_syn)]
             + [FFNExpert(d, cfg.expert_hidden, cfg.dropout) for _ in range(E - self.num_syn)]
@@ -265,9 +259,7 @@ class MoELayer(nn.Module):
         return out.view(B, M, T, d), probs, top_idx
 
 
-def _streams_attention(
-    layer: nn.TransformerEncoderLayer, x: torch.Tensor, valid: torch.Tensor
-) -> torch.Tensor:
+def _streams_attention(layer: nn.TransformerEncoderLayer, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Apply a Transformer layer to each stream of ``x [B, M, T, d]`` with masked steps excluded as keys."""
     B, M, T, d = x.shape
     v = valid.reshape(B * M, T)
@@ -367,18 +359,14 @@ class TimeMoE(nn.Module):
         self.num_tokens = max(1, min(cfg.max_tokens, max(seq_lens, default=1)))
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
         n_moe = max(0, min(cfg.num_moe_layers, cfg.num_layers))
-        self.moe_at = (
-            sorted({int(round((i + 1) * cfg.num_layers / n_moe)) - 1 for i in range(n_moe)}) if n_moe else []
-        )
+        self.moe_at = sorted({int(round((i + 1) * cfg.num_layers / n_moe)) - 1 for i in range(n_moe)}) if n_moe else []
         self.layers = nn.ModuleList()
         for i in range(cfg.num_layers):
             if i in self.moe_at:
                 self.layers.append(MoEBlock(cfg))
             else:
                 self.layers.append(
-                    nn.TransformerEncoderLayer(
-                        d, cfg.heads, cfg.d_ff, cfg.dropout, batch_first=True, norm_first=True
-                    )
+                    nn.TransformerEncoderLayer(d, cfg.heads, cfg.d_ff, cfg.dropout, batch_first=True, norm_first=True)
                 )
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, spec.num_outputs)
@@ -397,8 +385,7 @@ class TimeMoE(nn.Module):
         U, R, S = (torch.as_tensor(t, dtype=torch.float32) for t in (U, R, S))
         if U.shape[0] != M or R.shape[:2] != (M, M) or S.shape[:2] != (M, M):
             raise ValueError(
-                f"expected U [{M}, T], R/S [{M}, {M}, T]; got {tuple(U.shape)}, {tuple(R.shape)}, "
-                f"{tuple(S.shape)}"
+                f"expected U [{M}, T], R/S [{M}, {M}, T]; got {tuple(U.shape)}, {tuple(R.shape)}, {tuple(S.shape)}"
             )
 
         def grid(t: torch.Tensor) -> torch.Tensor:
@@ -509,9 +496,7 @@ class TimeMoE(nn.Module):
     ) -> None:
         c = self.cfg
         if c.lambda_load > 0:
-            acc.setdefault("load_balance", []).append(
-                load_balance_loss(probs, choice, present, c.lambda_load)
-            )
+            acc.setdefault("load_balance", []).append(load_balance_loss(probs, choice, present, c.lambda_load))
         if c.aux_losses:
             terms = rus_losses(
                 probs,

@@ -144,16 +144,12 @@ def load_or_compute_pairs(
             return blob["pairs"], True
     empty = np.zeros(0, dtype=np.int64)
     sub = dataclasses.replace(data, splits={"train": train_idx, "val": empty, "test": empty})
-    pairs = _estimate(
-        sub, lags=options["lags"], estimator=estimator, split="train", seed=seed, progress=False
-    )
+    pairs = _estimate(sub, lags=options["lags"], estimator=estimator, split="train", seed=seed, progress=False)
     pairs = [_jsonable(p) for p in pairs]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"key": key, "dataset": data.spec.name, "options": options, "pairs": pairs})
-        )
+        tmp.write_text(json.dumps({"key": key, "dataset": data.spec.name, "options": options, "pairs": pairs}))
         tmp.replace(path)
     return pairs, False
 

@@ -115,9 +115,7 @@ def _stats(values: list[float]) -> dict[str, Any]:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "values": [float(x) for x in values]}
 
 
-def aggregate(
-    base: RunConfig, seeds: list[int], results: dict[str, list[dict]], errors: dict[str, str]
-) -> dict:
+def aggregate(base: RunConfig, seeds: list[int], results: dict[str, list[dict]], errors: dict[str, str]) -> dict:
     out: dict[str, Any] = {
         "dataset": base.data.name,
         "protocol": base.data.options.get("protocol", "default"),
@@ -184,9 +182,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
     ]
     for m, row in res.items():
         if "test" not in row:
-            lines.append(
-                f"| {m} | " + " | ".join(["FAILED: " + row.get("error", "")] + [""] * (len(head) - 2)) + " |"
-            )
+            lines.append(f"| {m} | " + " | ".join(["FAILED: " + row.get("error", "")] + [""] * (len(head) - 2)) + " |")
             continue
         cells = [m] + [_fmt(row["test"].get(k), k not in ("mae", "mse", "corr")) for k in metrics]
         eff = row["efficiency"]
@@ -194,11 +190,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         cells.append(_num((eff.get("flops_per_sample") or {}).get("mean")))
         aa = (eff.get("active_agents_mean") or {}).get("mean")
         cells.append(
-            "–"
-            if aa is None
-            else f"{aa:.2f}/{int(eff['num_agents']['mean'])}"
-            if "num_agents" in eff
-            else f"{aa:.2f}"
+            "–" if aa is None else f"{aa:.2f}/{int(eff['num_agents']['mean'])}" if "num_agents" in eff else f"{aa:.2f}"
         )
         cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")

@@ -16,9 +16,7 @@ MONITOR = {
 }
 
 
-def task_loss(
-    task: str, logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor | None = None
-):
+def task_loss(task: str, logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor | None = None):
     """Cross-entropy / BCE / smooth-L1 by task; ``class_weight`` is per class (binary: [w_neg, w_pos])."""
     if task == "multiclass":
         return F.cross_entropy(logits, target.long(), weight=class_weight)
@@ -59,9 +57,7 @@ def predictions(task: str, logits: torch.Tensor) -> torch.Tensor:
     return logits.view(-1)
 
 
-def compute_metrics(
-    task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int
-) -> dict[str, float]:
+def compute_metrics(task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int) -> dict[str, float]:
     """All metrics of a task on a whole split."""
     p = predictions(task, logits.float())
     out: dict[str, float] = {}

@@ -74,9 +74,7 @@ class FusionModule(L.LightningModule):
             self.log(f"val/{k}", v if v == v else 0.0, prog_bar=k in ("acc", "auroc"), sync_dist=True)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(
-            self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay
-        )
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=max(1, self.train_cfg.max_epochs), eta_min=self.train_cfg.lr * 0.05
         )

@@ -78,9 +78,7 @@ def make_loader(
         y = data.target[idx].astype(int).reshape(-1)
         counts = np.bincount(y)
         w = 1.0 / counts[y]
-        sampler = torch.utils.data.WeightedRandomSampler(
-            torch.tensor(w, dtype=torch.double), len(idx), True, g
-        )
+        sampler = torch.utils.data.WeightedRandomSampler(torch.tensor(w, dtype=torch.double), len(idx), True, g)
         shuffle = False
     return torch.utils.data.DataLoader(
         idx.tolist(),
@@ -118,9 +116,7 @@ def evaluate(
     old_budget = None
     if budget is not None:
         if not hasattr(model, "set_budget"):
-            raise DainError(
-                f"model {type(model).__name__} has no agent budget; --budget applies to dain models"
-            )
+            raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
         old_budget = getattr(model, "budget", None)
         model.set_budget(int(budget))
     idx = np.asarray(data.splits[split], dtype=np.int64)
@@ -225,9 +221,7 @@ def fit_run(
         torch.set_num_threads(cfg.train.num_threads)
     out = Path(out_dir) if out_dir else default_run_dir(cfg)
     if (out / "metrics.json").exists() and not resume:
-        raise DainError(
-            f"run directory {out} already holds a finished run; choose another --out or pass --resume"
-        )
+        raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
     last_ckpt = out / "checkpoints" / "last.ckpt"
     if resume and not last_ckpt.exists():
         raise DainError(f"--resume: no checkpoint at {last_ckpt}")
@@ -433,8 +427,6 @@ def load_run(
     state = load_file(str(run / "model.safetensors"))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
-        raise DainError(
-            f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
+        raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.eval()
     return cfg, data, model

@@ -47,9 +47,7 @@ def balance_loss(active: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return K * (f * probs.mean(0)).sum()
 
 
-def consensus_loss(
-    agent_logits: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor, task: str
-) -> torch.Tensor:
+def consensus_loss(agent_logits: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor, task: str) -> torch.Tensor:
     """Mean over samples of ``sum_s w_s * D(consensus || agent_s)`` (w and consensus detached).
 
     D: KL for multiclass, per-output Bernoulli KL (averaged) for binary/multilabel, squared error for
