@@ -110,7 +110,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             r["task"],
             mods,
             str(r["n_samples"] or "?"),
-            r["where"] if r["found"] else "not found: " + r["where"].split("(looked in")[-1][:80],
+            r["where"] if r["found"] else f"not found: put the files in $DAIN_DATA/{dataset_info(r['name']).subdir}",
         )
     Console().print(t)
     return 0
@@ -171,6 +171,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
     with contextlib.redirect_stdout(sys.stderr):
         res = fit_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    if not res:  # a non-zero DDP rank: rank 0 evaluates and reports
+        return 0
     text = "test: " + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items()) + f"\nrun directory: {res['run_dir']}"
     _emit(res, args.json, text)
     return 0

@@ -239,7 +239,8 @@ def fit_run(
         (out / FAILED_MARKER).write_text(f"{type(e).__name__}: {e}\n")
         (out / RUNNING_MARKER).unlink(missing_ok=True)
         raise
-    (out / RUNNING_MARKER).unlink(missing_ok=True)
+    if result:
+        (out / RUNNING_MARKER).unlink(missing_ok=True)
     return result
 
 
