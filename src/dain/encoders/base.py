@@ -38,6 +38,21 @@ def build_encoder(name: str, modality: ModalitySpec, hidden: int, dropout: float
     return cls(modality, hidden=hidden, dropout=dropout, layers=layers)
 
 
+def pool_tokens(t: torch.Tensor, m: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average-pool tokens ``[B, L, d]`` (mask ``[B, L]``) in time to at most ``k`` tokens."""
+    L = t.shape[1]
+    if L <= k:
+        return t, m
+    step = -(-L // k)
+    pad = step * k - L
+    if pad:
+        t = nn.functional.pad(t, (0, 0, 0, pad))
+        m = nn.functional.pad(m, (0, pad), value=False)
+    w = m.to(t.dtype).view(t.shape[0], k, step, 1)
+    tp = (t.view(t.shape[0], k, step, -1) * w).sum(2) / w.sum(2).clamp_min(1.0)
+    return tp, m.view(m.shape[0], k, step).any(-1)
+
+
 def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     w = mask.to(tokens.dtype).unsqueeze(-1)
     return (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)

@@ -10,9 +10,10 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
+from dain.encoders.base import pool_tokens
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.heads import mlp_head
-from dain.models.moe_layers import AttentionBlock, MoEFFN, load_balancing_loss, pool_tokens
+from dain.models.moe_layers import AttentionBlock, MoEFFN, load_balancing_loss
 
 MAX_BANK_MODALITIES = 12
 

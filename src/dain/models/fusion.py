@@ -10,6 +10,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
+from dain.encoders.base import pool_tokens
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.heads import mlp_head
 
@@ -86,20 +87,6 @@ class TransformerFusion(nn.Module):
         self.fusion = nn.TransformerEncoder(layer, cfg.fusion_layers, enable_nested_tensor=False)
         self.head = mlp_head(d, d, spec.num_outputs, cfg.dropout)
 
-    def _pool_tokens(self, t: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        L = t.shape[1]
-        k = self.cfg.max_tokens_per_modality
-        if L <= k:
-            return t, m
-        step = -(-L // k)
-        pad = step * k - L
-        if pad:
-            t = nn.functional.pad(t, (0, 0, 0, pad))
-            m = nn.functional.pad(m, (0, pad), value=False)
-        w = m.to(t.dtype).view(t.shape[0], k, step, 1)
-        tp = (t.view(t.shape[0], k, step, -1) * w).sum(2) / w.sum(2).clamp_min(1.0)
-        return tp, m.view(m.shape[0], k, step).any(-1)
-
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
         toks, masks = (
@@ -107,7 +94,7 @@ class TransformerFusion(nn.Module):
             [batch["mask"].new_ones(batch["mask"].shape[0], 1)],
         )
         for j, name in enumerate(self.spec.modality_names):
-            t, m = self._pool_tokens(enc[name].tokens, enc[name].token_mask)
+            t, m = pool_tokens(enc[name].tokens, enc[name].token_mask, self.cfg.max_tokens_per_modality)
             toks.append(t + self.modality_emb[j])
             masks.append(m)
         x = torch.cat(toks, 1)

@@ -191,21 +191,6 @@ class MoEFFN(nn.Module):
         return y, r, aux
 
 
-def pool_tokens(t: torch.Tensor, m: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average-pool tokens ``[B, L, d]`` (mask ``[B, L]``) in time to at most ``k`` tokens."""
-    L = t.shape[1]
-    if L <= k:
-        return t, m
-    step = -(-L // k)
-    pad = step * k - L
-    if pad:
-        t = nn.functional.pad(t, (0, 0, 0, pad))
-        m = nn.functional.pad(m, (0, pad), value=False)
-    w = m.to(t.dtype).view(t.shape[0], k, step, 1)
-    tp = (t.view(t.shape[0], k, step, -1) * w).sum(2) / w.sum(2).clamp_min(1.0)
-    return tp, m.view(m.shape[0], k, step).any(-1)
-
-
 class AttentionBlock(nn.Module):
     """Pre-norm multi-head self-attention with residual."""
 

@@ -10,9 +10,10 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import EncodedModality, ModalityEncoders
+from dain.encoders.base import pool_tokens
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.heads import mlp_head
-from dain.models.moe_layers import AttentionBlock, MoEFFN, pool_tokens
+from dain.models.moe_layers import AttentionBlock, MoEFFN
 
 
 def modality_tokens(
