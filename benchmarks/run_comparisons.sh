@@ -12,7 +12,8 @@ cmp() {  # name, then dain compare args
   cp "$OUT/$name/compare.md" "$R/$name.md"
 }
 mkdir -p "$OUT"
-cmp mfeat --data mfeat --models $ALL,gbm --seeds 3 --max-epochs 20
+cmp mfeat --data mfeat --models $ALL --seeds 3 --max-epochs 20
 cmp basicmotions --data basicmotions --models $ALL,gbm --seeds 3 --max-epochs 60
+cmp mfeat_gbm --data mfeat --models gbm --seeds 3 --set learning_rate=0.1 --set n_estimators=300 --set early_stopping_rounds=30
 cmp physionet2012 --data physionet2012 --models late_fusion,transformer,dain,timemoe,moe_topk,gbm --seeds 3 \
   --max-epochs 12 --batch-size 128

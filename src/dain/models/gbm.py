@@ -129,6 +129,14 @@ class GBMModel(nn.Module):
         self._set_booster(booster)
         return {"best_iteration": float(booster.best_iteration)}
 
+    def size_info(self) -> dict[str, int]:
+        """Model size as trees and leaves (reported instead of parameters / FLOPs)."""
+        if self.booster_bytes.numel() == 0 and self._booster is None:
+            return {}
+        dump = self._get_booster().dump_model()
+        trees = dump["tree_info"]
+        return {"trees": len(trees), "leaves": int(sum(t["num_leaves"] for t in trees))}
+
     def _set_booster(self, booster) -> None:
         text = booster.model_to_string(num_iteration=booster.best_iteration or None)
         self.booster_bytes = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8).clone()
