@@ -299,3 +299,51 @@ def test_shape_and_nan_errors_name_the_modality() -> None:
 def test_console_script_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "dain.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "compare" in proc.stdout
+
+
+def test_interactions_cli_json(capsys) -> None:
+    code, out, _ = run_cli(["interactions", "--data", "synthetic-synergy", "--estimator", "exact", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["unit"] == "bits" and doc["dataset"] == "synthetic-synergy"
+    (row,) = doc["results"]
+    assert row["modalities"] == ["x1", "x2"] and row["lag"] is None
+    assert row["S"] == pytest.approx(1.0, abs=0.01) and row["R"] == pytest.approx(0.0, abs=0.01)
+    assert row["R"] + row["U1"] + row["U2"] + row["S"] == pytest.approx(row["total"], abs=1e-6)
+
+
+def test_interactions_unknown_modality(capsys) -> None:
+    code, _, err = run_cli(["interactions", "--data", "mfeat", "--modalities", "fou,zzz"], capsys)
+    assert code == 2 and "no modality ['zzz']" in err and "fou" in err
+
+
+def test_fit_on_bring_your_own_folder(tmp_path, capsys) -> None:
+    from dain.datasets.mfeat import _read
+
+    z = _read()
+    (tmp_path / "f" / "modalities").mkdir(parents=True)
+    for v in ("fou", "mor"):
+        np.save(tmp_path / "f" / "modalities" / f"{v}.npy", z[v].astype(np.float32))
+    np.save(tmp_path / "f" / "labels.npy", z["y"].astype(np.int64))
+    code, out, _ = run_cli(
+        [
+            "fit",
+            "--data",
+            str(tmp_path / "f"),
+            "--model",
+            "late_fusion",
+            "--max-epochs",
+            "2",
+            "--set",
+            "hidden=16",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["task"] == "multiclass" and doc["data"]["n_samples"] == 2000
+    assert doc["test"]["acc"] > 0.5
