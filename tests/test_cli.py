@@ -347,3 +347,40 @@ def test_fit_on_bring_your_own_folder(tmp_path, capsys) -> None:
     doc = json.loads(out)
     assert doc["task"] == "multiclass" and doc["data"]["n_samples"] == 2000
     assert doc["test"]["acc"] > 0.5
+
+
+def test_ddp_two_cpu_processes(tmp_path) -> None:
+    """--devices 2 --strategy ddp (gloo on CPU): rank 0 alone writes the run and prints the JSON."""
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dain.cli",
+            "fit",
+            "--data",
+            "mfeat",
+            "--model",
+            "late_fusion",
+            "--max-epochs",
+            "1",
+            "--set",
+            "hidden=16",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--out",
+            str(out),
+            "--json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["test"]["acc"] > 0.3 and (out / "metrics.json").exists() and not (out / "RUNNING").exists()

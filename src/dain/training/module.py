@@ -45,13 +45,13 @@ class FusionModule(L.LightningModule):
         loss_task = task_loss(self.spec.task, out.logits, batch["target"], self.class_weight)
         total = loss_task
         bs = batch["mask"].shape[0]
-        self.log("train/loss_task", loss_task, on_step=False, on_epoch=True, batch_size=bs)
+        self.log("train/loss_task", loss_task, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
         for name, value in out.losses.items():
             total = total + value
-            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=bs)
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
         for name, value in out.stats.items():
-            self.log(f"train/{name}", value.float().mean(), on_step=False, on_epoch=True, batch_size=bs)
-        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+            self.log(f"train/{name}", value.float().mean(), on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
+        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         return total
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -59,7 +59,7 @@ class FusionModule(L.LightningModule):
         self._val_logits.append(out.logits.detach().float().cpu())
         self._val_targets.append(batch["target"].detach().cpu())
         loss = task_loss(self.spec.task, out.logits, batch["target"], None)
-        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch["mask"].shape[0])
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch["mask"].shape[0], sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_logits:
