@@ -136,7 +136,11 @@ def explain_run(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[
             )
             fig, ax = plt.subplots(figsize=(6, max(2.5, 0.5 * mat.shape[0] + 1.5)))
             im = ax.imshow(mat, aspect="auto", cmap="viridis")
-            ax.set_xlabel("expert")
+            ax.set_xticks(range(mat.shape[1]), [f"expert {e}" for e in range(mat.shape[1])])
+            rows = [str(m) for m in rec.get("modality_names", [])]
+            ax.set_yticks(
+                range(mat.shape[0]), rows if len(rows) == mat.shape[0] else [f"#{i}" for i in range(mat.shape[0])]
+            )
             ax.set_ylabel("modality" if p.ndim >= 3 else "")
             ax.set_title("Mean router probability per expert")
             fig.colorbar(im, ax=ax)

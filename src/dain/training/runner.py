@@ -398,6 +398,9 @@ def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
     arrays["index"] = res.index
     arrays["logits"] = res.logits.numpy()
     arrays["target"] = res.target.numpy()
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        arrays["modality_names"] = np.asarray(spec.modality_names)
     names = getattr(model, "agent_names", None) or getattr(model, "roles", None)
     if names:
         arrays["agent_names"] = np.asarray([str(n) for n in names])
