@@ -275,7 +275,9 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
                 row[part][k] = _stats([v for r in rows for v in r[part][k]["values"]])
         merged["results"][m] = row
     (out / "compare.json").write_text(json.dumps(merged, indent=2))
-    (out / "compare.md").write_text(markdown_table(merged).replace("seeds", "splits x seeds", 1))
+    splits = merged["splits"]
+    table = markdown_table(merged).replace("seeds", f"splits {splits[0]}..{splits[-1]} x seeds", 1)
+    (out / "compare.md").write_text(table.replace("over seeds", "over splits x seeds", 1))
     merged["table"] = str(out / "compare.md")
     return merged
 
