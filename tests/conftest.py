@@ -82,3 +82,29 @@ def tiny_dataset(n: int = 60, seed: int = 0) -> MultimodalDataset:
     y = rng.integers(0, 3, n)
     inputs = {m.name: (rng.normal(size=(n, *m.shape)) + y[:, None]).astype(np.float32) for m in spec.modalities}
     return MultimodalDataset(spec, inputs, np.ones((n, 3), bool), y, stratified_split(y, seed=seed))
+
+
+def fit_mfeat(out: Path, model: str, *extra: str, epochs: int = 1, hidden: int = 16) -> dict:
+    """Train a small model on mfeat through the CLI; return its metrics.json (the run directory is ``out``)."""
+    import json
+
+    from dain.cli import main
+
+    args = [
+        "fit",
+        "--data",
+        "mfeat",
+        "--model",
+        model,
+        "--max-epochs",
+        str(epochs),
+        "--set",
+        f"hidden={hidden}",
+        "--out",
+        str(out),
+        "--json",
+        "--no-progress",
+        *extra,
+    ]
+    assert main(args) == 0
+    return json.loads((out / "metrics.json").read_text())

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from dain.cli import main
+from tests.conftest import fit_mfeat
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -20,28 +21,10 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-FAST = ["--max-epochs", "4", "--no-progress", "--set", "hidden=32"]
-
-
 @pytest.fixture(scope="module")
 def mfeat_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "lf"
-    code = main(
-        [
-            "fit",
-            "--data",
-            "mfeat",
-            "--model",
-            "late_fusion",
-            "--seed",
-            "0",
-            "--out",
-            str(out),
-            "--json",
-            *FAST,
-        ]
-    )
-    assert code == 0
+    fit_mfeat(out, "late_fusion", "--seed", "0", epochs=4, hidden=32)
     return out
 
 
@@ -115,26 +98,7 @@ def test_config_yaml_reproduces_run(mfeat_run: Path, tmp_path, capsys) -> None:
 
 def test_resume_continues_from_last_checkpoint(tmp_path, capsys) -> None:
     out = tmp_path / "r"
-    assert (
-        main(
-            [
-                "fit",
-                "--data",
-                "mfeat",
-                "--model",
-                "early_fusion",
-                "--out",
-                str(out),
-                "--json",
-                "--max-epochs",
-                "2",
-                "--set",
-                "hidden=16",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    fit_mfeat(out, "early_fusion", epochs=2)
     capsys.readouterr()
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     cfg["train"]["max_epochs"] = 3

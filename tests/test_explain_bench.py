@@ -8,35 +8,13 @@ from pathlib import Path
 import pytest
 
 from dain.cli import main
+from tests.conftest import fit_mfeat
 
 
 @pytest.fixture(scope="module")
 def dain_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dain") / "run"
-    assert (
-        main(
-            [
-                "fit",
-                "--data",
-                "mfeat",
-                "--model",
-                "dain",
-                "--max-epochs",
-                "2",
-                "--set",
-                "hidden=32",
-                "--set",
-                "active_agents=3",
-                "--out",
-                str(out),
-                "--json",
-                "--no-progress",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    fit_mfeat(out, "dain", "--set", "active_agents=3", "--threads", "1", epochs=2, hidden=32)
     return out
 
 
@@ -60,26 +38,7 @@ def test_budget_lowers_active_agents_and_flops(dain_run: Path, capsys) -> None:
 
 def test_budget_on_static_model_is_an_error(tmp_path, capsys) -> None:
     out = tmp_path / "lf"
-    assert (
-        main(
-            [
-                "fit",
-                "--data",
-                "mfeat",
-                "--model",
-                "late_fusion",
-                "--max-epochs",
-                "1",
-                "--set",
-                "hidden=16",
-                "--out",
-                str(out),
-                "--json",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    fit_mfeat(out, "late_fusion")
     capsys.readouterr()
     assert main(["test", "--run", str(out), "--budget", "2"]) == 2
     assert "no agent budget" in capsys.readouterr().err

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from dain.data import load_dataset
 from dain.published import published_rows
+from tests.conftest import fit_mfeat
 
 
 def test_mfeat_tmc_split_sizes_and_disjoint() -> None:
@@ -34,33 +33,9 @@ def test_mfeat_normalisation_uses_train_rows_only() -> None:
 
 
 def test_protocol_recorded_in_run(tmp_path, capsys) -> None:
-    from dain.cli import main
-
     out = tmp_path / "r"
-    assert (
-        main(
-            [
-                "fit",
-                "--data",
-                "mfeat",
-                "--protocol",
-                "tmc",
-                "--model",
-                "early_fusion",
-                "--max-epochs",
-                "1",
-                "--set",
-                "hidden=16",
-                "--out",
-                str(out),
-                "--json",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    m = fit_mfeat(out, "early_fusion", "--protocol", "tmc")
     capsys.readouterr()
-    m = json.loads((out / "metrics.json").read_text())
     assert m["protocol"] == "tmc" and m["data"]["splits"]["test"] == 400
     assert "protocol: tmc" in (out / "config.yaml").read_text()
 

@@ -180,15 +180,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------------------------- test
 def cmd_test(args: argparse.Namespace) -> int:
-    from dain.training.runner import efficiency, evaluate, load_run
+    from dain.training.runner import apply_budget, efficiency, evaluate, load_run
 
     opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
         if args.budget is not None:
-            if not hasattr(model, "set_budget"):
-                raise DainError(f"model {cfg.model.name} has no agent budget; --budget applies to dain models")
-            model.set_budget(args.budget)
+            apply_budget(model, args.budget)
         res = evaluate(model, data, args.split)
         eff = efficiency(model, data, res.stats)
     out = {

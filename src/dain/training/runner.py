@@ -107,18 +107,11 @@ def evaluate(
     data: MultimodalDataset,
     split: str,
     batch_size: int = 256,
-    budget: int | None = None,
     collect_routing: bool = False,
     device: str = "cpu",
 ) -> EvalResult:
-    """Evaluate on a whole split (eval mode); ``budget`` caps active agents for models with ``set_budget``."""
+    """Evaluate on a whole split (eval mode, no gradients)."""
     model.eval()
-    old_budget = None
-    if budget is not None:
-        if not hasattr(model, "set_budget"):
-            raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
-        old_budget = getattr(model, "budget", None)
-        model.set_budget(int(budget))
     idx = np.asarray(data.splits[split], dtype=np.int64)
     logits, targets = [], []
     stats: dict[str, float] = {}
@@ -138,8 +131,6 @@ def evaluate(
                 if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == b:
                     routing.setdefault(k, []).append(v.detach().float().cpu().numpy())
         n_seen += b
-    if old_budget is not None or budget is not None:
-        model.set_budget(old_budget) if old_budget is not None else None
     logit = torch.cat(logits)
     target = torch.cat(targets)
     metrics = compute_metrics(data.spec.task, logit, target, data.spec.num_outputs)
@@ -151,6 +142,13 @@ def evaluate(
         stats={k: v / max(n_seen, 1) for k, v in stats.items()},
         routing={k: np.concatenate(v) for k, v in routing.items()},
     )
+
+
+def apply_budget(model: torch.nn.Module, budget: int) -> None:
+    """Cap the active agents of an agent model at test time (no retraining)."""
+    if not hasattr(model, "set_budget"):
+        raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
+    model.set_budget(int(budget))
 
 
 def _to_device(batch: Any, device: str) -> Any:
