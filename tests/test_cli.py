@@ -167,6 +167,23 @@ def test_compare_failing_model_fails_only_its_row(tmp_path, capsys) -> None:
     assert "error" in doc["results"]["early_fusion"] and "gru" in doc["results"]["early_fusion"]["error"]
 
 
+def test_compare_keeps_the_config_models_params(tmp_path, capsys) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {"data": {"name": "mfeat"}, "model": {"name": "late_fusion", "params": {"hidden": 24}}, "train": {}}
+        )
+    )
+    args = ["compare", "--config", str(cfg), "--models", "early_fusion,late_fusion", "--seeds", "1"]
+    code, out, _ = run_cli(args + ["--out", str(tmp_path / "cmp"), "--json", "--max-epochs", "1"], capsys)
+    assert code == 0
+    runs = {m: json.loads(out)["results"][m]["runs"][0] for m in ("early_fusion", "late_fusion")}
+    hidden = {
+        m: yaml.safe_load((Path(r) / "config.yaml").read_text())["model"]["params"]["hidden"] for m, r in runs.items()
+    }
+    assert hidden["late_fusion"] == 24 and hidden["early_fusion"] != 24
+
+
 def test_datasets_json_lists_known(capsys) -> None:
     code, out, _ = run_cli(["datasets", "--json"], capsys)
     assert code == 0

@@ -197,3 +197,20 @@ def test_time_aware_encoder_gradients_and_mask() -> None:
     # plain sequences (D not divisible by 3) work too
     enc2 = TimeAwareEncoder(ModalitySpec("s", "sequence", (7, 5)), hidden=8)
     assert enc2(torch.randn(2, 7, 5), None).pooled.shape == (2, 8)
+
+
+def test_summary_piecewise_linear_encoding_fits_on_train_rows(fake_dir: Path) -> None:
+    data = load_dataset(
+        "physionet2012", root=str(fake_dir), sets=("a",), summary=True, summary_encoding="ple", summary_bins=4
+    )
+    assert data.spec.modality("summary").shape == (36 * 5 * 4,)
+    s = data.inputs["summary"]
+    assert s.shape == (data.n_samples, 36 * 5 * 4) and s.min() >= 0 and s.max() <= 1
+    parsed = P.load_set(fake_dir / "set-a")
+    flat = P.summarize(parsed).reshape(len(parsed.ids), -1)
+    edges = np.asarray(data.info["norm_stats"]["summary_edges"], dtype=np.float32)
+    from dain.data.transforms import fit_quantile_edges
+
+    np.testing.assert_allclose(edges, fit_quantile_edges(flat, data.splits["train"], 4))
+    with pytest.raises(DainError):
+        load_dataset("physionet2012", root=str(fake_dir), sets=("a",), summary=True, summary_encoding="rank")

@@ -218,6 +218,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     for m in models:
         MODELS.get(m)
+    from dain.config import RunConfig
+
+    # the --config file's model keeps its params in the comparison; --set applies to every model
+    from_file = RunConfig.from_yaml(args.config).model if args.config else None
     args.model = models[0]
     cfg = _config_from_args(args)
     if args.jobs > 1 and cfg.train.num_threads == 0:
@@ -226,7 +230,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cfg.train.num_threads = max(1, (os.cpu_count() or 1) // args.jobs)
     seeds = list(range(args.seeds)) if args.seed_list is None else [int(s) for s in args.seed_list.split(",")]
     out = Path(args.out or f"runs/compare-{Path(cfg.data.name).name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    params = {m: dict(cfg.model.params) for m in models} if args.set else None
+    params = {m: {} for m in models}
+    if from_file is not None and from_file.name in params:
+        params[from_file.name] = dict(from_file.params)
+    for m in models:
+        params[m].update(_kv(args.set))
     splits = [None]
     if args.all_splits:
         splits = list(range(1, 6))

@@ -19,6 +19,9 @@ Modalities (36 time-series variables, as in Raindrop; Weight is a static descrip
   positive weight when the descriptor is -1.
 * ``summary`` (option ``summary=True``): per variable mean/min/max/last/count over the 48 h (180 features),
   z-scored with train stats; unobserved variables -> 0 with count 0. Missing when the stay has no time series.
+  ``summary_encoding="ple"`` instead gives each of the 180 features a piecewise-linear encoding over
+  ``summary_bins`` quantile bins of the train split (180 x bins features; :mod:`dain.data.transforms`), which lets
+  a neural model cut skewed lab values the way gradient-boosted trees do.
 
 Every value < 0 is treated as missing. Protocols: ``default`` = seeded stratified 70/15/15 over ``sets``;
 ``raindrop`` = sets a+b+c without the 12 stays lacking time series (11,988) and the fixed split ``split``
@@ -42,6 +45,7 @@ import pandas as pd
 from dain.data.paths import cache_dir, find_data_dir
 from dain.data.registry_api import DatasetInfo, register_dataset
 from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, stratified_split
+from dain.data.transforms import fit_quantile_edges, piecewise_linear
 from dain.errors import ConfigError, DataNotFoundError, DataValidationError
 
 VITALS = (
@@ -395,6 +399,8 @@ def load_physionet2012(
     split: int = 1,
     resolution_minutes: int = 60,
     summary: bool = False,
+    summary_encoding: str = "zscore",
+    summary_bins: int = 16,
     impute: str = "ffill",
     clip: float = 10.0,
     max_stays: int | None = None,
@@ -404,6 +410,10 @@ def load_physionet2012(
     """Load P12. ``max_stays`` keeps the first k stays of each set (tests); ``modalities`` keeps a subset."""
     if protocol not in ("default", "raindrop"):
         raise ConfigError(f"physionet2012 has no protocol {protocol!r}; protocols: default, raindrop")
+    if summary_encoding not in ("zscore", "ple"):
+        raise ConfigError(f"physionet2012: summary_encoding must be 'zscore' or 'ple', got {summary_encoding!r}")
+    if summary_bins < 1:
+        raise ConfigError(f"physionet2012: summary_bins must be >= 1, got {summary_bins}")
     if impute not in ("ffill", "mean"):
         raise ConfigError(f"physionet2012: impute must be 'ffill' or 'mean', got {impute!r}")
     if resolution_minutes <= 0 or resolution_minutes > HOURS * 60:
@@ -458,7 +468,8 @@ def load_physionet2012(
 
     values = grid(merged, resolution_minutes)
     summ = summarize(merged) if summary else None
-    data = assemble(values, merged.static, summ, splits, resolution_minutes, impute, clip)
+    bins = summary_bins if summary_encoding == "ple" else 0
+    data = assemble(values, merged.static, summ, splits, resolution_minutes, impute, clip, bins)
     names = [m for m in ("vitals", "labs", "static", "summary") if m in data["inputs"]]
     if modalities:
         unknown = [m for m in modalities if m not in names]
@@ -472,7 +483,7 @@ def load_physionet2012(
         "vitals": (T, 3 * len(VITALS)),
         "labs": (T, 3 * len(LABS)),
         "static": (11,),
-        "summary": (len(VARIABLES) * 5,),
+        "summary": (len(VARIABLES) * 5 * (bins or 1),),
     }
     spec = DatasetSpec(
         name="physionet2012",
@@ -494,7 +505,10 @@ def load_physionet2012(
         "variables": {"vitals": list(VITALS), "labs": list(LABS)},
         "features": "sequence channels = [z-scored values | observed mask | hours since last obs / 48]",
         "normalisation": "z-score per variable, train split only",
-        "norm_stats": {k: (v[0].tolist(), v[1].tolist()) for k, v in data["stats"].items()},
+        "summary_encoding": summary_encoding if summary else None,
+        "norm_stats": {
+            k: (v.tolist() if isinstance(v, np.ndarray) else [a.tolist() for a in v]) for k, v in data["stats"].items()
+        },
         "rows_per_set": {s: int((set_of == s).sum()) for s in sets},
         "max_stays": max_stays,
     }
@@ -518,8 +532,12 @@ def assemble(
     resolution_minutes: int,
     impute: str = "ffill",
     clip: float = 10.0,
+    summary_bins: int = 0,
 ) -> dict[str, Any]:
-    """Normalise with train-only stats and build inputs/mask/steps for vitals, labs, static (+ summary)."""
+    """Normalise with train-only stats and build inputs/mask/steps for vitals, labs, static (+ summary).
+
+    ``summary_bins > 0`` encodes the summary piecewise-linearly over that many train-quantile bins instead of
+    z-scoring it; the bin edges are returned as ``stats["summary_edges"]``."""
     stats = fit_normalization(values, static, summ, splits["train"])
     mu, sd = stats["series"]
     nv = len(VITALS)
@@ -554,10 +572,15 @@ def assemble(
     if summ is not None:
         n = len(summ)
         flat = summ.reshape(n, -1)
-        qmu, qsd = stats["summary"]
-        z = np.where(np.isfinite(flat), (flat - qmu) / qsd, 0.0)
-        if clip:
-            z = np.clip(z, -clip, clip)
+        if summary_bins:
+            edges = fit_quantile_edges(flat, splits["train"], summary_bins)
+            stats["summary_edges"] = edges
+            z = piecewise_linear(flat, edges)
+        else:
+            qmu, qsd = stats["summary"]
+            z = np.where(np.isfinite(flat), (flat - qmu) / qsd, 0.0)
+            if clip:
+                z = np.clip(z, -clip, clip)
         inputs["summary"] = z.astype(np.float32)
         masks.append(masks[0] | masks[1])
         inputs["summary"][~masks[-1]] = 0.0
