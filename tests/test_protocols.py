@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,52 @@ def test_unknown_protocol_is_a_clear_error(protocol: str) -> None:
 
     with pytest.raises(ConfigError, match="protocol"):
         load_dataset("mfeat", protocol=protocol)
+
+
+def _fake_raindrop_root(root, n_per_set: int = 12):
+    """Generated sets a/b/c with outcomes and five RecordID splits, in the Raindrop layout."""
+    import json
+
+    d = root / "physionet2012"
+    rng = np.random.default_rng(0)
+    ids = []
+    for s in "abc":
+        (d / f"set-{s}").mkdir(parents=True)
+        out = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
+        for i in range(n_per_set):
+            rid = {"a": 1000, "b": 2000, "c": 3000}[s] + i
+            head = f"Time,Parameter,Value\n00:00,RecordID,{rid}\n00:00,Age,{50 + i}\n00:00,ICUType,2\n"
+            rows = "".join(f"{h:02d}:00,HR,{80 + rng.normal(0, 5):.1f}\n" for h in range(0, 48, 6))
+            (d / f"set-{s}" / f"{rid}.txt").write_text(head + rows + "03:00,Na,140\n")
+            out.append(f"{rid},1,1,5,-1,{int(i % 3 == 0)}")
+            ids.append(rid)
+        (d / f"Outcomes-{s}.txt").write_text("\n".join(out) + "\n")
+    splits = []
+    for k in range(5):
+        perm = np.random.default_rng(k).permutation(ids).tolist()
+        splits.append({"train": perm[:24], "val": perm[24:30], "test": perm[30:]})
+    (d / "splits_raindrop.json").write_text(json.dumps({"splits": splits}))
+    return root
+
+
+def test_compare_all_splits_pools_five_splits(tmp_path, capsys, monkeypatch) -> None:
+    import json
+
+    from dain.cli import main
+
+    monkeypatch.setenv("DAIN_CACHE", str(tmp_path / "cache"))
+    root = _fake_raindrop_root(tmp_path / "data")
+    args = ["compare", "--data", "physionet2012", "--data-root", str(root), "--protocol", "raindrop", "--all-splits"]
+    args += ["--models", "late_fusion", "--seeds", "1", "--jobs", "2", "--max-epochs", "1", "--set", "hidden=8"]
+    assert main(args + ["--out", str(tmp_path / "cmp"), "--json", "--published"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["splits"] == [1, 2, 3, 4, 5]
+    auroc = doc["results"]["late_fusion"]["test"]["auroc"]
+    assert len(auroc["values"]) == 5 and auroc["std"] == pytest.approx(np.std(auroc["values"]))
+    runs = doc["results"]["late_fusion"]["runs"]
+    assert [Path(r).parent.name for r in runs] == [f"split{k}" for k in range(1, 6)]
+    for k, r in enumerate(runs, start=1):
+        m = json.loads((Path(r) / "metrics.json").read_text())
+        assert m["protocol"] == "raindrop" and m["data"]["splits"] == {"train": 24, "val": 6, "test": 6}
+        assert f"split: {k}" in (Path(r) / "config.yaml").read_text()
+    assert "ViTST (published)" in (tmp_path / "cmp" / "compare.md").read_text()

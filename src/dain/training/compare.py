@@ -55,6 +55,75 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+def plan_fits(
+    base: RunConfig,
+    models: list[str],
+    seeds: list[int],
+    out: Path,
+    model_params: dict[str, dict[str, Any]] | None = None,
+) -> list[tuple[str, int, RunConfig, Path]]:
+    """One ``(model, seed, config, run_dir)`` per fit of a comparison on ``base``'s data and split."""
+    tasks = []
+    for m in models:
+        for s in seeds:
+            cfg = copy.deepcopy(base)
+            cfg.model.name = m
+            cfg.model.params = dict((model_params or {}).get(m, {}))
+            cfg.train.seed = s
+            split = cfg.data.options.get("split")
+            tag = f"{m}-s{s}" + (f"-split{split}" if split is not None else "")
+            tasks.append((m, s, cfg, out / tag))
+    return tasks
+
+
+def execute_fits(
+    tasks: list[tuple[str, int, RunConfig, Path]], jobs: int = 1, log=None
+) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    """Run the fits (``jobs`` parallel subprocesses when > 1); ``(model, metrics or None, error or None)`` each."""
+
+    def work(t):
+        m, s, cfg, d = t
+        split = cfg.data.options.get("split")
+        where = f"{m} seed {s}" + (f" split {split}" if split is not None else "")
+        try:
+            r = _one(cfg, d, jobs)
+            if log:
+                log(f"{where}: " + ", ".join(f"{k}={v:.4f}" for k, v in r["test"].items()))
+            return m, r, None
+        except Exception as e:  # one failing row never stops the comparison
+            if log:
+                log(f"{where}: FAILED: {e}")
+            return m, None, f"{type(e).__name__}: {e}" if not isinstance(e, DainError) else str(e)
+
+    if jobs > 1:
+        with ThreadPoolExecutor(jobs) as ex:
+            return list(ex.map(work, tasks))
+    return [work(t) for t in tasks]
+
+
+def summarize_fits(
+    base: RunConfig,
+    models: list[str],
+    seeds: list[int],
+    outs: list[tuple[str, dict[str, Any] | None, str | None]],
+    out: Path,
+) -> dict[str, Any]:
+    """Aggregate finished fits into compare.json / compare.md in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
+    errors: dict[str, str] = {}
+    for m, r, err in outs:
+        if r is not None:
+            results[m].append(r)
+        else:
+            errors[m] = err or "failed"
+    summary = aggregate(base, seeds, results, errors)
+    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.md").write_text(markdown_table(summary))
+    summary["table"] = str(out / "compare.md")
+    return summary
+
+
 def run_compare(
     base: RunConfig,
     models: list[str],
@@ -66,46 +135,8 @@ def run_compare(
 ) -> dict[str, Any]:
     """Fit every model for every seed and aggregate test metrics; writes compare.json and compare.md in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    tasks = []
-    for m in models:
-        for s in seeds:
-            cfg = copy.deepcopy(base)
-            cfg.model.name = m
-            cfg.model.params = dict((model_params or {}).get(m, {}))
-            cfg.train.seed = s
-            split = cfg.data.options.get("split")
-            tag = f"{m}-s{s}" + (f"-split{split}" if split is not None else "")
-            tasks.append((m, s, cfg, out / tag))
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
-    errors: dict[str, str] = {}
-
-    def work(t):
-        m, s, cfg, d = t
-        try:
-            r = _one(cfg, d, jobs)
-            if log:
-                log(f"{m} seed {s}: " + ", ".join(f"{k}={v:.4f}" for k, v in r["test"].items()))
-            return m, r, None
-        except Exception as e:  # one failing row never stops the comparison
-            if log:
-                log(f"{m} seed {s}: FAILED: {e}")
-            return m, None, f"{type(e).__name__}: {e}" if not isinstance(e, DainError) else str(e)
-
-    if jobs > 1:
-        with ThreadPoolExecutor(jobs) as ex:
-            outs = list(ex.map(work, tasks))
-    else:
-        outs = [work(t) for t in tasks]
-    for m, r, err in outs:
-        if r is not None:
-            results[m].append(r)
-        else:
-            errors[m] = err
-    summary = aggregate(base, seeds, results, errors)
-    (out / "compare.json").write_text(json.dumps(summary, indent=2))
-    (out / "compare.md").write_text(markdown_table(summary))
-    summary["table"] = str(out / "compare.md")
-    return summary
+    tasks = plan_fits(base, models, seeds, out, model_params)
+    return summarize_fits(base, models, seeds, execute_fits(tasks, jobs, log), out)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
