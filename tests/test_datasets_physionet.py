@@ -209,8 +209,17 @@ def test_summary_piecewise_linear_encoding_fits_on_train_rows(fake_dir: Path) ->
     parsed = P.load_set(fake_dir / "set-a")
     flat = P.summarize(parsed).reshape(len(parsed.ids), -1)
     edges = np.asarray(data.info["norm_stats"]["summary_edges"], dtype=np.float32)
-    from dain.data.transforms import fit_quantile_edges
+    from dain.data.transforms import fit_quantile_edges, piecewise_linear
 
     np.testing.assert_allclose(edges, fit_quantile_edges(flat, data.splits["train"], 4))
+    # an unmeasured variable is encoded as its train median (Na is missing for stay 1015)
+    row = {int(r): i for i, r in enumerate(data.ids)}[1015]
+    na_mean = P.VARIABLES.index("Na") * 5
+    median = np.asarray(data.info["norm_stats"]["summary_median"])[na_mean]
+    np.testing.assert_allclose(
+        s[row, na_mean * 4 : na_mean * 4 + 4],
+        piecewise_linear(np.array([[median]]), edges[na_mean : na_mean + 1])[0],
+        atol=1e-6,
+    )
     with pytest.raises(DainError):
         load_dataset("physionet2012", root=str(fake_dir), sets=("a",), summary=True, summary_encoding="rank")

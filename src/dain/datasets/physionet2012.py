@@ -21,7 +21,8 @@ Modalities (36 time-series variables, as in Raindrop; Weight is a static descrip
   z-scored with train stats; unobserved variables -> 0 with count 0. Missing when the stay has no time series.
   ``summary_encoding="ple"`` instead gives each of the 180 features a piecewise-linear encoding over
   ``summary_bins`` quantile bins of the train split (180 x bins features; :mod:`dain.data.transforms`), which lets
-  a neural model cut skewed lab values the way gradient-boosted trees do.
+  a neural model cut skewed lab values the way gradient-boosted trees do; an unmeasured variable takes the train
+  median (its count, 0, marks it).
 
 Every value < 0 is treated as missing. Protocols: ``default`` = seeded stratified 70/15/15 over ``sets``;
 ``raindrop`` = sets a+b+c without the 12 stays lacking time series (11,988) and the fixed split ``split``
@@ -35,6 +36,7 @@ import hashlib
 import io
 import json
 import tarfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,7 +304,6 @@ def fit_normalization(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Mean/std per variable from the rows in ``train`` only (observed bins / non-missing values)."""
     train = np.asarray(train, dtype=np.int64)
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -573,9 +574,15 @@ def assemble(
         n = len(summ)
         flat = summ.reshape(n, -1)
         if summary_bins:
+            # a variable never measured in a stay most often means 'not worth measuring' (a normal value): fill
+            # with the train median, the middle of the encoding, and let the count feature (0) flag it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nan_to_num(np.nanmedian(flat[splits["train"]], axis=0), nan=0.0)
             edges = fit_quantile_edges(flat, splits["train"], summary_bins)
             stats["summary_edges"] = edges
-            z = piecewise_linear(flat, edges)
+            stats["summary_median"] = median.astype(np.float32)
+            z = piecewise_linear(np.where(np.isfinite(flat), flat, median), edges)
         else:
             qmu, qsd = stats["summary"]
             z = np.where(np.isfinite(flat), (flat - qmu) / qsd, 0.0)
