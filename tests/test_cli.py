@@ -167,6 +167,30 @@ def test_compare_failing_model_fails_only_its_row(tmp_path, capsys) -> None:
     assert "error" in doc["results"]["early_fusion"] and "gru" in doc["results"]["early_fusion"]["error"]
 
 
+def test_compare_seed_ensemble_row(tmp_path, capsys) -> None:
+    from dain.training.compare import seed_ensemble
+
+    args = ["compare", "--data", "mfeat", "--protocol", "tmc", "--models", "late_fusion", "--seeds", "2", "--ensemble"]
+    args += ["--json"]
+    code, out, _ = run_cli(args + ["--out", str(tmp_path / "cmp"), "--max-epochs", "1", "--set", "hidden=16"], capsys)
+    assert code == 0
+    res = json.loads(out)["results"]
+    ens = res["late_fusion×2"]
+    assert ens["ensemble_of"] == "late_fusion" and ens["runs"] == res["late_fusion"]["runs"]
+    members = [json.loads((Path(r) / "metrics.json").read_text()) for r in ens["runs"]]
+    assert ens["test"]["acc"]["values"] == [pytest.approx(seed_ensemble(members)["acc"])]
+    # the ensemble is the mean of the members' probabilities, scored on the same test rows
+    recs = [np.load(Path(r) / "routing.npz") for r in ens["runs"]]
+    p = np.mean([np.exp(z["logits"]) / np.exp(z["logits"]).sum(1, keepdims=True) for z in recs], 0)
+    assert ens["test"]["acc"]["mean"] == pytest.approx(float((p.argmax(1) == recs[0]["target"]).mean()), abs=1e-6)
+    assert ens["efficiency"]["params"]["mean"] == 2 * res["late_fusion"]["efficiency"]["params"]["mean"]
+    assert "late_fusion×2" in (tmp_path / "cmp" / "compare.md").read_text()
+    # seeds that drew their own splits cannot be ensembled: the row says so, the comparison still succeeds
+    args = ["compare", "--data", "mfeat", "--models", "late_fusion", "--seeds", "2", "--ensemble", "--json"]
+    code, out, _ = run_cli(args + ["--out", str(tmp_path / "c2"), "--max-epochs", "1", "--set", "hidden=16"], capsys)
+    assert code == 0 and "fixed test split" in json.loads(out)["results"]["late_fusion×2"]["error"]
+
+
 def test_compare_keeps_the_config_models_params(tmp_path, capsys) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

@@ -249,7 +249,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         done = execute_fits([t for _, _, tasks in plans for t in tasks], args.jobs, log=_log)
     summaries, i = [], 0
     for base, where, tasks in plans:
-        summaries.append(summarize_fits(base, models, seeds, done[i : i + len(tasks)], where))
+        summaries.append(summarize_fits(base, models, seeds, done[i : i + len(tasks)], where, args.ensemble))
         i += len(tasks)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
     if args.published:
@@ -270,7 +270,9 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
     merged["splits"] = list(range(1, len(summaries) + 1))
     merged["results"] = {}
     for m in summaries[0]["results"]:
-        rows = [s["results"][m] for s in summaries]
+        rows = [s["results"].get(m) for s in summaries]
+        if any(r is None for r in rows):  # a seed-ensemble row of a model that lost seeds on some split
+            continue
         if any("test" not in r for r in rows):
             merged["results"][m] = {"error": next(r.get("error") for r in rows if "test" not in r)}
             continue
@@ -284,6 +286,8 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
         for part in ("test", "val", "efficiency", "time"):
             for k in rows[0][part]:
                 row[part][k] = _stats([v for r in rows for v in r[part][k]["values"]])
+        if "ensemble_of" in rows[0]:
+            row["ensemble_of"] = rows[0]["ensemble_of"]
         merged["results"][m] = row
     (out / "compare.json").write_text(json.dumps(merged, indent=2))
     splits = merged["splits"]
@@ -439,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--models", required=True, help="comma-separated model names")
     c.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     c.add_argument("--seed-list", help="explicit comma-separated seeds")
+    c.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also score each model's seed ensemble (mean predicted probability over its seeds) as a row model×N",
+    )
     c.add_argument("--out", help="output folder (compare.json, compare.md, one run dir per model x seed)")
     c.add_argument("--jobs", type=int, default=1, help="parallel fit processes")
     c.add_argument("--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)")

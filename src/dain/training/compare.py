@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
 from dain.config import RunConfig
@@ -101,14 +102,67 @@ def execute_fits(
     return [work(t) for t in tasks]
 
 
+def seed_ensemble(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Test metrics of the mean predicted probability over several finished runs of one model (a deep ensemble,
+    Lakshminarayanan et al. 2017), read from each run's ``routing.npz`` (test logits, row index, target)."""
+    from dain.training.metrics import compute_metrics, predictions
+
+    if len(runs) < 2:
+        raise DainError("a seed ensemble needs at least two finished runs")
+    recs = []
+    for r in runs:
+        with np.load(Path(r["run_dir"]) / "routing.npz") as z:
+            recs.append({k: z[k] for k in ("index", "logits", "target")})
+    for rec in recs[1:]:
+        if not np.array_equal(rec["index"], recs[0]["index"]):
+            raise DainError(
+                "seed ensemble: the seeds were tested on different rows (each seed drew its own split); "
+                "use a protocol with a fixed test split (e.g. --protocol tmc or raindrop)"
+            )
+    task = runs[0]["task"]
+    probs = torch.stack([predictions(task, torch.from_numpy(rec["logits"])) for rec in recs]).mean(0).double()
+    eps = 1e-7
+    if task == "multiclass":
+        logits = probs.clamp_min(eps).log()
+    elif task in ("binary", "multilabel"):
+        logits = torch.logit(probs, eps)
+    else:
+        logits = probs
+    logits = logits.reshape(recs[0]["logits"].shape).float()
+    num_outputs = logits.shape[-1] if logits.ndim == 2 else 1
+    return compute_metrics(task, logits, torch.from_numpy(recs[0]["target"]), num_outputs)
+
+
+def _ensemble_row(m: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A table row for the seed ensemble of ``runs``: its test metrics, summed size and cost, the members' runs."""
+    row: dict[str, Any] = {
+        "test": {k: _stats([v]) for k, v in seed_ensemble(runs).items()},
+        "val": {},
+        "efficiency": {},
+        "time": {
+            "seconds_per_epoch": _stats([sum(r["time"]["seconds_per_epoch"] for r in runs)]),
+            "fit_seconds": _stats([sum(r["time"]["fit_seconds"] for r in runs)]),
+        },
+        "runs": [r["run_dir"] for r in runs],
+        "ensemble_of": m,
+    }
+    for c in ("params", "flops_per_sample"):
+        vals = [r["efficiency"].get(c) for r in runs]
+        if all(v is not None for v in vals):
+            row["efficiency"][c] = _stats([float(sum(vals))])
+    return row
+
+
 def summarize_fits(
     base: RunConfig,
     models: list[str],
     seeds: list[int],
     outs: list[tuple[str, dict[str, Any] | None, str | None]],
     out: Path,
+    ensemble: bool = False,
 ) -> dict[str, Any]:
-    """Aggregate finished fits into compare.json / compare.md in ``out``."""
+    """Aggregate finished fits into compare.json / compare.md in ``out``; ``ensemble`` adds, for each model with two
+    or more finished seeds, a row ``<model>×N`` scoring the mean of their predicted probabilities."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
     errors: dict[str, str] = {}
@@ -118,6 +172,14 @@ def summarize_fits(
         else:
             errors[m] = err or "failed"
     summary = aggregate(base, seeds, results, errors)
+    if ensemble:
+        for m in models:
+            if len(results[m]) >= 2:
+                try:
+                    row = _ensemble_row(m, results[m])
+                except DainError as e:
+                    row = {"error": str(e)}
+                summary["results"][f"{m}×{len(results[m])}"] = row
     (out / "compare.json").write_text(json.dumps(summary, indent=2))
     (out / "compare.md").write_text(markdown_table(summary))
     summary["table"] = str(out / "compare.md")
@@ -204,9 +266,11 @@ def markdown_table(summary: dict[str, Any]) -> str:
                 metrics.append(k)
     head = ["model"] + [f"test {m} (%)" if m not in ("mae", "mse", "corr") else f"test {m}" for m in metrics]
     head += ["params", "FLOPs/sample", "active agents", "s/epoch"]
+    ens = any("ensemble_of" in row for row in res.values())
     lines = [
         f"Dataset {summary['dataset']} (protocol {summary.get('protocol', 'default')}), seeds {summary['seeds']}; "
-        "mean ± population std over seeds.",
+        "mean ± population std over seeds."
+        + (" A row `model×N` scores the mean predicted probability of the N seeds (seed ensemble)." if ens else ""),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
