@@ -51,8 +51,24 @@ def test_published_rows_only_for_their_protocol() -> None:
 
 
 def test_raindrop_split_never_leaks_test_into_normalisation(data_root) -> None:
-    d = load_dataset("physionet2012", root=data_root, protocol="raindrop", split=2)
+    d = load_dataset(
+        "physionet2012", root=data_root, protocol="raindrop", split=2, summary=True, summary_encoding="ple"
+    )
     assert d.split_sizes() == {"train": 9590, "val": 1199, "test": 1199}
+    tr, va, te = (set(d.ids[d.splits[s]].tolist()) for s in ("train", "val", "test"))
+    assert not (tr & va) and not (tr & te) and not (va & te) and len(tr | va | te) == 11988
+    # the summary's quantile bins and medians are fitted on the train stays only
+    from dain.data.transforms import fit_quantile_edges
+    from dain.datasets import physionet2012 as P
+
+    parts = [P.load_set(P._set_source(Path(data_root) / "physionet2012", s)) for s in "abc"]
+    flat = {int(r): row for p in parts for r, row in zip(p.ids, P.summarize(p).reshape(len(p.ids), -1))}
+    raw = np.stack([flat[int(r)] for r in d.ids])
+    edges = np.asarray(d.info["norm_stats"]["summary_edges"], dtype=np.float32)
+    np.testing.assert_allclose(edges, fit_quantile_edges(raw, d.splits["train"], 16), rtol=1e-6)
+    with np.errstate(all="ignore"):
+        median = np.nan_to_num(np.nanmedian(raw[d.splits["train"]], axis=0))
+    np.testing.assert_allclose(d.info["norm_stats"]["summary_median"], median, rtol=1e-6)
     stats = d.info.get("norm_stats_rows")
     if stats is not None:  # the loader records which rows fitted the statistics
         assert set(np.asarray(stats).tolist()) <= set(d.splits["train"].tolist())
