@@ -223,3 +223,16 @@ def test_summary_piecewise_linear_encoding_fits_on_train_rows(fake_dir: Path) ->
     )
     with pytest.raises(DainError):
         load_dataset("physionet2012", root=str(fake_dir), sets=("a",), summary=True, summary_encoding="rank")
+
+
+def test_parallel_cache_writers_do_not_collide(fake_dir: Path, tmp_path: Path) -> None:
+    """Fits that parse the same set at once (compare --jobs) each write a private temporary file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parsed = P.load_set(fake_dir / "set-a", use_cache=False)
+    (tmp_path / "cache").mkdir()
+    path = tmp_path / "cache" / "set-a.npz"
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(lambda _: parsed.save(path), range(16)))
+    np.testing.assert_array_equal(P.ParsedSet.load(path).obs_value, parsed.obs_value)
+    assert [p.name for p in path.parent.iterdir()] == ["set-a.npz"]

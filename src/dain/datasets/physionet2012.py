@@ -35,7 +35,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +117,14 @@ class ParsedSet:
     obs_value: np.ndarray  # [K] float32 (>= 0)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **self.__dict__)
-        tmp.replace(path)
+        # a private temporary name per writer, then an atomic rename: parallel fits (compare --jobs) that parse
+        # the same set at once each write their own file and the last rename wins
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+        try:
+            np.savez(tmp, **self.__dict__)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> ParsedSet:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +149,9 @@ def load_or_compute_pairs(
     pairs = [_jsonable(p) for p in pairs]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # per-writer name: parallel fits share the cache
         tmp.write_text(json.dumps({"key": key, "dataset": data.spec.name, "options": options, "pairs": pairs}))
-        tmp.replace(path)
+        os.replace(tmp, path)
     return pairs, False
 
 
