@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import math
 import sys
@@ -209,7 +208,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import time
 
-    from dain.training.compare import execute_fits, plan_fits, summarize_fits
+    from dain.training.compare import run_compare
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
@@ -237,20 +236,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for m in models:
         params[m].update(_kv(args.set))
     splits = list(range(1, 6)) if args.all_splits else [None]
-    # every (split, model, seed) fit goes into one pool of --jobs workers, so splits run side by side
-    plans = []
-    for sp in splits:
-        base = copy.deepcopy(cfg)
-        if sp is not None:
-            base.data.options["split"] = sp
-        where = out if sp is None else out / f"split{sp}"
-        plans.append((base, where, plan_fits(base, models, seeds, where, params)))
     with contextlib.redirect_stdout(sys.stderr):
-        done = execute_fits([t for _, _, tasks in plans for t in tasks], args.jobs, log=_log)
-    summaries, i = [], 0
-    for base, where, tasks in plans:
-        summaries.append(summarize_fits(base, models, seeds, done[i : i + len(tasks)], where, args.ensemble))
-        i += len(tasks)
+        summaries = run_compare(cfg, models, seeds, out, args.jobs, params, _log, args.ensemble, splits)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
     if args.published:
         from dain.published import published_rows

@@ -194,11 +194,25 @@ def run_compare(
     jobs: int = 1,
     model_params: dict[str, dict[str, Any]] | None = None,
     log=None,
-) -> dict[str, Any]:
-    """Fit every model for every seed and aggregate test metrics; writes compare.json and compare.md in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    tasks = plan_fits(base, models, seeds, out, model_params)
-    return summarize_fits(base, models, seeds, execute_fits(tasks, jobs, log), out)
+    ensemble: bool = False,
+    splits: list[int | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Fit every model for every seed on each protocol split (``None``: ``base``'s own split, results in ``out``;
+    ``k``: split k, results in ``out/split<k>``) and summarise each split. All fits share one pool of ``jobs``
+    workers, so splits run side by side. Returns one summary per split, in order."""
+    plans = []
+    for sp in splits or [None]:
+        cfg = copy.deepcopy(base)
+        if sp is not None:
+            cfg.data.options["split"] = sp
+        where = out if sp is None else out / f"split{sp}"
+        plans.append((cfg, where, plan_fits(cfg, models, seeds, where, model_params)))
+    done = execute_fits([t for _, _, tasks in plans for t in tasks], jobs, log)
+    summaries, i = [], 0
+    for cfg, where, tasks in plans:
+        summaries.append(summarize_fits(cfg, models, seeds, done[i : i + len(tasks)], where, ensemble))
+        i += len(tasks)
+    return summaries
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
