@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from dain.errors import DataNotFoundError
@@ -55,3 +57,14 @@ def cache_dir() -> Path:
     d = Path(os.environ.get("DAIN_CACHE", Path.home() / ".cache" / "dain")).expanduser()
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a private temporary file beside it, then rename: concurrent writers (parallel fits
+    sharing a cache) never collide, and readers never see a partial file."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -35,9 +35,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dain.data.paths import cache_dir, find_data_dir
+from dain.data.paths import atomic_write, cache_dir, find_data_dir
 from dain.data.registry_api import DatasetInfo, register_dataset
 from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, stratified_split
 from dain.data.transforms import fit_quantile_edges, piecewise_linear
@@ -117,14 +115,7 @@ class ParsedSet:
     obs_value: np.ndarray  # [K] float32 (>= 0)
 
     def save(self, path: Path) -> None:
-        # a private temporary name per writer, then an atomic rename: parallel fits (compare --jobs) that parse
-        # the same set at once each write their own file and the last rename wins
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
-            np.savez(tmp, **self.__dict__)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: np.savez(tmp, **self.__dict__))
 
     @classmethod
     def load(cls, path: Path) -> ParsedSet:

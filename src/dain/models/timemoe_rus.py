@@ -21,13 +21,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dain.data.paths import atomic_write
 from dain.data.spec import MultimodalDataset
 
 
@@ -149,9 +149,8 @@ def load_or_compute_pairs(
     pairs = [_jsonable(p) for p in pairs]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # per-writer name: parallel fits share the cache
-        tmp.write_text(json.dumps({"key": key, "dataset": data.spec.name, "options": options, "pairs": pairs}))
-        os.replace(tmp, path)
+        blob = json.dumps({"key": key, "dataset": data.spec.name, "options": options, "pairs": pairs})
+        atomic_write(path, lambda tmp: tmp.write_text(blob))
     return pairs, False
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from dain.config import RunConfig
+from dain.data.paths import atomic_write
 from dain.data.registry_api import load_dataset
 from dain.data.spec import MultimodalDataset, make_batch
 from dain.errors import ConfigError, DainError
@@ -199,9 +200,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=_json_default)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _json_default(o: Any) -> Any:
