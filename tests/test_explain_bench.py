@@ -21,19 +21,34 @@ def dain_run(tmp_path_factory) -> Path:
 def test_dain_metrics_efficiency(dain_run: Path) -> None:
     m = json.loads((dain_run / "metrics.json").read_text())
     eff = m["efficiency"]
-    assert eff["num_agents"] == 10 and eff["active_agents_mean"] == pytest.approx(3.0)
+    assert eff["num_agents"] == 9 and eff["active_agents_mean"] == pytest.approx(4.0)  # shared + 3 routed
     assert eff["flops_per_sample"] < eff["flops_per_sample_dense"]
     assert eff["comm_bits_per_sample"] > 0
 
 
 def test_budget_lowers_active_agents_and_flops(dain_run: Path, capsys) -> None:
     got = {}
-    for k in (1, 3):
+    for k in (0, 1, 3):
         assert main(["test", "--run", str(dain_run), "--budget", str(k), "--json"]) == 0
         got[k] = json.loads(capsys.readouterr().out)
-    assert got[1]["efficiency"]["active_agents_mean"] == pytest.approx(1.0)
-    assert got[1]["efficiency"]["comm_bits_per_sample"] == 0  # a lone agent has nobody to talk to
-    assert got[1]["efficiency"]["flops_per_sample"] < got[3]["efficiency"]["flops_per_sample"]
+    assert got[0]["efficiency"]["active_agents_mean"] == pytest.approx(1.0)  # the shared agent alone
+    assert got[0]["efficiency"]["comm_bits_per_sample"] == 0  # a lone agent has nobody to talk to
+    assert got[0]["efficiency"]["encoders_run"] == 0
+    assert got[1]["efficiency"]["active_agents_mean"] == pytest.approx(2.0)
+    flops = [got[k]["efficiency"]["flops_per_sample"] for k in (0, 1, 3)]
+    assert flops[0] < flops[1] < flops[2]
+    # the confidence cascade: between the shared agent alone and the full budget
+    assert main(["test", "--run", str(dain_run), "--adaptive", "0.9", "--json"]) == 0
+    ada = json.loads(capsys.readouterr().out)
+    assert ada["adaptive"] == 0.9
+    assert ada["efficiency"]["flops_per_sample"] >= flops[0]
+    assert 1.0 <= ada["efficiency"]["active_agents_mean"] <= 4.0
+
+
+@pytest.mark.parametrize("flag", [["--budget", "-1"], ["--budget", "99"], ["--adaptive", "1.5"]])
+def test_out_of_range_budget_is_an_error(dain_run: Path, flag: list[str], capsys) -> None:
+    assert main(["test", "--run", str(dain_run), *flag]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_budget_on_static_model_is_an_error(tmp_path, capsys) -> None:
@@ -51,7 +66,7 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
     assert {"agent_activation.png", "collaboration_graph.png", "role_importance.png", "report.html"} <= names
     html = (tmp_path / "ex" / "report.html").read_text()
     assert "data:image/png;base64" in html and "unique:fou" in json.dumps(res["summary"])
-    assert res["summary"]["active_agents_mean"] == pytest.approx(3.0)
+    assert res["summary"]["active_agents_mean"] == pytest.approx(4.0)
 
 
 def test_bench_reports_figures(capsys) -> None:

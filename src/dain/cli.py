@@ -185,8 +185,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
-        if args.budget is not None:
-            apply_budget(model, args.budget)
+        if args.budget is not None or args.adaptive is not None:
+            apply_budget(model, args.budget, args.adaptive)
         res = evaluate(model, data, args.split)
         eff = efficiency(model, data, res.stats)
     out = {
@@ -196,6 +196,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         "task": data.spec.task,
         "split": args.split,
         "budget": args.budget,
+        "adaptive": args.adaptive,
         args.split: res.metrics,
         "efficiency": eff,
         "run_dir": str(args.run),
@@ -422,7 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root")
     t.add_argument("--option", action="append", metavar="KEY=VALUE")
     t.add_argument("--split", default="test", choices=["train", "val", "test"])
-    t.add_argument("--budget", type=int, help="cap on active agents per sample (dain models)")
+    t.add_argument(
+        "--budget", type=int, help="routed agents per sample besides the always-on shared agent (dain models; 0..K)"
+    )
+    t.add_argument(
+        "--adaptive",
+        type=float,
+        metavar="CONF",
+        help="confidence cascade (dain models): routed agents wake only where the shared agent's confidence < CONF",
+    )
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_test)
 

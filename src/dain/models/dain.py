@@ -1,19 +1,22 @@
 """DAIN: Dynamic Agent-based Interaction Network (our design; the paper's text beyond its abstract is not
-public).
+public). See docs/dain.md.
 
-Pipeline per batch (see docs/dain.md):
+Pipeline per batch:
 
-1. per-modality encoders -> tokens ``[B, L_m, d]`` + pooled ``[B, d]`` (learned embedding for missing
-   modalities);
-2. a meta-controller scores the K role-specialised interaction agents from ``[pooled; mask]`` and activates a
-   sparse per-sample subset (``topk``, adaptive ``threshold`` or ``dense``) under a test-time-adjustable
-   budget;
-3. active agents (and only those: gather/index_copy dispatch) cross-attend over the tokens their role lets
-   them read;
-4. R rounds of compressed (r-dim, b-bit) attention-weighted messaging among the active agents of each sample;
-5. consensus: controller-softmax-weighted sum of the active agents' predictions;
-6. losses: specialisation (I2MoE-style perturbation tests on active agents only), sparse activation, expected
-   bits, load balance and consensus, each returned already weighted."""
+1. **glimpses**: a cheap fixed summary of every modality (vector itself, sequence mean/std/last, pooled image)
+   projected to a few features; nothing expensive has run yet;
+2. the **shared agent** (always on) predicts from the glimpses, and the **meta-controller** scores the shared agent
+   and the K routed agents from the glimpses and the modality mask;
+3. the schedule picks the routed agents per sample: ``topk`` (the best ``budget``), ``threshold`` (a confidence
+   cascade: only samples the shared agent is unsure about wake any) or ``dense``;
+4. **encoders run only on the rows whose active agents read their modality**; each active routed agent reads the
+   pooled encodings of its role's modalities (uniqueness / redundancy / synergy);
+5. R rounds of compressed (r-dim, b-bit) messages among the active agents of each sample (shared included);
+6. consensus: softmax of the controller scores over the sample's active agents (the shared agent always among
+   them, so the controller gets a task gradient at any budget, k = 1 included) weighting each agent's prediction;
+7. training computes every agent on every row: each agent's own prediction is supervised (``agents``), the
+   controller learns a cost-aware per-sample oracle over all agents (``route``), redundancy agents are tested on
+   single modalities (``spec``), and the expected compute and bits are penalised (``sparse``, ``comm``)."""
 
 from __future__ import annotations
 
@@ -25,257 +28,370 @@ from torch import nn
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
-from dain.models.dain_parts.agents import AgentRole, InteractionAgent, default_roles, parse_role
+from dain.models.dain_parts.agents import SHARED, Agent, AgentRole, default_roles, parse_role
 from dain.models.dain_parts.communication import CommRound, count_bits
-from dain.models.dain_parts.controller import GATINGS, MetaController, Schedule, schedule
-from dain.models.dain_parts.dispatch import dispatch_rows, dispatch_slots, resolve_dispatch
+from dain.models.dain_parts.controller import GATINGS, MetaController, Schedule, confidence, schedule
+from dain.models.dain_parts.dispatch import DISPATCHES, dispatch_rows, dispatch_slots
+from dain.models.dain_parts.glimpse import Glimpse
 from dain.models.dain_parts.objectives import (
-    balance_loss,
-    consensus_loss,
-    redundant_term,
-    soft_count,
-    synergy_term,
-    unique_term,
+    agents_loss,
+    expected_cost,
+    expected_kbits,
+    per_sample_task_loss,
+    route_loss,
+    route_target,
 )
 
-LOSS_NAMES = ("spec", "sparse", "comm", "balance", "consensus")
+LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 
 
 @register_model("dain")
 class DAIN(nn.Module):
-    """Sparse, communicating, role-specialised interaction agents scheduled by a meta-controller."""
+    """A glimpse-reading shared agent plus sparse, communicating, role-specialised agents scheduled per sample."""
 
     @dataclass
     class Config(BaseModelConfig):
         encoders: dict[str, str] = field(default_factory=dict)
-        num_agents: int = 0  # 0 = auto: M unique + redundant:all + synergy:all + 2 free (capped at 24)
-        # explicit roles ("unique:fou", "synergy:fou+pix", "free", ...); when given they define K
+        # explicit roles ("unique:fou", "synergy:fou+pix", "redundant:all"); default: one unique agent per modality,
+        # synergy:all (M >= 2), redundant:all (M >= 3)
         roles: tuple[str, ...] = ()
-        # budget k: cap on active agents per sample; set_budget() changes it at test time
-        active_agents: int = 3
-        gating: str = "topk"  # topk | threshold (adaptive top-p, <= k) | dense (all available agents)
-        threshold: float = 0.5  # threshold gating: controller probability mass to cover
-        router_noise: float = 0.3  # std of Gaussian noise on the scores used for *selection*, training only
+        # budget k: routed agents per sample besides the always-on shared agent; set_budget() changes it at test time
+        active_agents: int = 2
+        gating: str = "topk"  # topk | threshold (confidence cascade, <= k) | dense (all available agents)
+        threshold: float = 0.9  # threshold gating: routed agents wake where the shared agent's confidence is below
+        router_noise: float = 0.0  # std of Gaussian noise on the scores used for *selection*, training only
+        glimpse_dim: int = 32  # features per modality glimpse (at most the summary's length)
+        agent_width: int = 0  # 0 = hidden // 2
         msg_dim: int = 8  # r
         msg_bits: int = 8  # b (0 = float32 messages)
-        comm_rounds: int = 2  # R
-        agent_layers: int = 1
-        agent_queries: int = 1
-        heads: int = 4
-        dispatch: str = "auto"  # auto | dense | gather
-        spec_margin: float = 1.0
+        comm_rounds: int = 1  # R
+        dispatch: str = "gather"  # gather (sparse: only active rows run) | dense (everything runs; same numbers)
+        route_temperature: float = 0.5
+        route_cost: float = 0.05  # per-sample loss an agent must save to be worth running every encoder
+        lambda_agents: float = 1.0
+        lambda_route: float = 0.1
         lambda_spec: float = 0.1
         lambda_sparse: float = 0.01
-        lambda_comm: float = 0.01  # per kilobit per sample
-        lambda_balance: float = 0.01
-        lambda_consensus: float = 0.1
+        lambda_comm: float = 0.001  # per kilobit per sample
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
         super().__init__()
         if cfg.gating not in GATINGS:
             raise ValueError(f"dain: gating must be one of {GATINGS}, got {cfg.gating!r}")
-        resolve_dispatch(cfg.dispatch, 1)
+        if cfg.dispatch not in DISPATCHES:
+            raise ValueError(f"dain: dispatch must be one of {DISPATCHES}, got {cfg.dispatch!r}")
         self.spec, self.cfg = spec, cfg
-        d, M = cfg.hidden, spec.num_modalities
+        d, M, C = cfg.hidden, spec.num_modalities, spec.num_outputs
         names = spec.modality_names
-        roles = list(cfg.roles) if cfg.roles else default_roles(names, cfg.num_agents)
-        if cfg.roles and cfg.num_agents and cfg.num_agents != len(roles):
-            raise ValueError(f"dain: num_agents={cfg.num_agents} but {len(roles)} roles were given")
+        roles = list(cfg.roles) if cfg.roles else default_roles(names)
         self.role_specs: list[AgentRole] = [parse_role(r, names) for r in roles]
-        self.roles: list[str] = [r.text for r in self.role_specs]
+        self.roles: list[str] = [SHARED] + [r.text for r in self.role_specs]
         self.agent_names: list[str] = [f"a{i}:{r}" for i, r in enumerate(self.roles)]
-        self.num_agents = K = len(self.roles)
-        self.budget: int = max(1, min(int(cfg.active_agents), K))
+        self.num_agents = len(self.roles)  # shared agent included
+        K = self.num_agents - 1
+        self.budget: int = max(0, min(int(cfg.active_agents), K))
+        self.gating = cfg.gating
+        self.threshold = float(cfg.threshold)
+        w = cfg.agent_width or max(8, d // 2)
 
+        self.glimpse = Glimpse(spec, cfg.glimpse_dim)
+        ctx = self.glimpse.out_dim + M
+        self.shared = Agent(ctx, w, C, cfg.dropout)
+        self.controller = MetaController(ctx, w, K + 1, cfg.dropout)
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
-        self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
-        self.controller = MetaController(d, M, K, cfg.dropout)
-        self.agents = nn.ModuleList(
-            [
-                InteractionAgent(d, spec.num_outputs, cfg.heads, cfg.agent_layers, cfg.agent_queries, cfg.dropout)
-                for _ in range(K)
-            ]
-        )
-        self.comm = nn.ModuleList([CommRound(d, cfg.msg_dim, cfg.msg_bits) for _ in range(cfg.comm_rounds)])
+        self.agents = nn.ModuleList([Agent(len(r.modalities) * d, w, C, cfg.dropout) for r in self.role_specs])
+        self.comm = nn.ModuleList([CommRound(w, cfg.msg_dim, cfg.msg_bits) for _ in range(cfg.comm_rounds)])
         read = torch.zeros(K, M)
         for k, r in enumerate(self.role_specs):
             read[k, list(r.modalities)] = 1.0
         self.register_buffer("read_matrix", read, persistent=False)
+        self.register_buffer("agent_cost", self._relative_costs(), persistent=False)
 
     # ------------------------------------------------------------------ public API
     def set_budget(self, k: int | None) -> None:
-        """Cap the number of active agents per sample (test-time, no retraining). ``None`` restores the
-        default."""
-        self.budget = max(1, min(int(self.cfg.active_agents if k is None else k), self.num_agents))
+        """Routed agents per sample besides the shared agent (test-time, no retraining); ``None`` restores the
+        trained budget."""
+        self.budget = max(0, min(int(self.cfg.active_agents if k is None else k), self.num_agents - 1))
+
+    def set_gating(self, gating: str | None = None, threshold: float | None = None) -> None:
+        """Switch gating (e.g. to the ``threshold`` cascade) and its confidence threshold at test time."""
+        if gating is not None:
+            if gating not in GATINGS:
+                raise ValueError(f"dain: gating must be one of {GATINGS}, got {gating!r}")
+            self.gating = gating
+        if threshold is not None:
+            self.threshold = float(threshold)
 
     def forward(self, batch: dict, budget: int | None = None) -> ModelOutput:
-        return self._run(batch, budget, self.cfg.gating, self.cfg.dispatch)
+        return self._run(batch, budget, self.gating, self.cfg.dispatch)
 
     def flops_per_sample(self, batch: dict, dense: bool = False) -> float:
-        """FLOPs per sample of an eval forward: sparse gather execution, or (``dense=True``) all agents active
-        on all samples (what a non-sparse agent network costs)."""
+        """FLOPs per sample of the eval forward as it runs (every component: glimpses, controller, shared agent, the
+        encoders on the rows that need them, agents, messages); ``dense=True``: every agent on every sample."""
         from dain.flops import count_flops
 
         if dense:
-            return count_flops(self, batch, lambda b: self._run(b, self.num_agents, "dense", "dense"))
-        return count_flops(self, batch, lambda b: self._run(b, None, self.cfg.gating, "gather"))
+            return count_flops(self, batch, lambda b: self._run(b, self.num_agents - 1, "dense", self.cfg.dispatch))
+        return count_flops(self, batch, lambda b: self._run(b, None, self.gating, self.cfg.dispatch))
 
     # ------------------------------------------------------------------ internals
-    def _agent_inputs(
-        self,
-        k: int,
-        rows: torch.Tensor | None,
-        toks: list[torch.Tensor],
-        keep: list[torch.Tensor],
-        tmask: list[torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        mods = self.role_specs[k].modalities
+    def _relative_costs(self) -> torch.Tensor:
+        """Cost of each agent [K+1] as a fraction of running every encoder and routed agent (shared: 0), counted
+        once with the FLOP counter on one zero sample."""
+        from torch.utils.flop_counter import FlopCounterMode
 
-        def sel(t: torch.Tensor) -> torch.Tensor:
-            return t if rows is None else t.index_select(0, rows)
+        steps = {
+            m.name: torch.ones(1, m.shape[0], dtype=torch.bool) for m in self.spec.modalities if m.kind == "sequence"
+        }
+        enc = []
+        was = self.training
+        self.eval()
+        for m in self.spec.modalities:
+            x = torch.zeros(1, *m.shape)
+            with FlopCounterMode(display=False) as c:
+                self.encode.encoders[m.name](x, steps.get(m.name))
+            enc.append(float(c.get_total_flops()))
+        self.train(was)
+        agent = [2.0 * sum(p.numel() for p in a.parameters()) for a in self.agents]
+        costs = [sum(enc[j] for j in r.modalities) + agent[k] for k, r in enumerate(self.role_specs)]
+        total = max(sum(enc) + sum(agent), 1.0)
+        return torch.tensor([0.0] + [c / total for c in costs])
 
-        x = torch.cat([sel(toks[j]) for j in mods], 1)
-        m = torch.cat([sel(keep[j]) for j in mods], 1)
-        # rows with none of the agent's modalities (only possible when the agent is inactive for them, or
-        # when a sample has no modality at all) attend to the learned missing embeddings instead of nothing
-        fallback = torch.cat([sel(tmask[j]) for j in mods], 1)
-        m = torch.where(m.any(1, keepdim=True), m, fallback)
-        return x, m
+    def _pooled(self, batch: dict, needed: torch.Tensor, mode: str) -> list[torch.Tensor]:
+        """Pooled encoding [B, d] per modality; rows where ``needed`` is False (or the modality is absent) get the
+        learned missing embedding, and in ``gather`` mode the encoder never runs on them."""
+        mask = batch["mask"].to(torch.bool)
+        steps = batch.get("steps", {})
+        B = mask.shape[0]
+        out = []
+        for j, m in enumerate(self.spec.modalities):
+            miss = self.encode.missing[j].expand(B, -1)
+            use = needed[:, j] & mask[:, j]
+            x, st = batch["inputs"][m.name], steps.get(m.name)
+            enc = self.encode.encoders[m.name]
+            if mode == "dense":
+                pooled = torch.where(use.view(-1, 1), enc(x, st).pooled, miss)
+            else:
+                rows = torch.nonzero(use, as_tuple=False).squeeze(1)
+                pooled = miss.clone()
+                if rows.numel():
+                    p = enc(x.index_select(0, rows), None if st is None else st.index_select(0, rows)).pooled
+                    pooled = pooled.index_copy(0, rows, p.to(pooled.dtype))
+            out.append(pooled + 0.0 * self.encode.missing[j].sum())
+        return out
+
+    def _agent_input(self, k: int, pooled: list[torch.Tensor], rows: torch.Tensor | None) -> torch.Tensor:
+        x = torch.cat([pooled[j] for j in self.role_specs[k].modalities], -1)
+        return x if rows is None else x.index_select(0, rows)
 
     def _run(self, batch: dict, budget: int | None, gating: str, dispatch: str) -> ModelOutput:
         cfg = self.cfg
-        names = self.spec.modality_names
         mask: torch.Tensor = batch["mask"].to(torch.bool)
-        B, d = mask.shape[0], cfg.hidden
-        enc = self.encode(batch)
-        toks = [enc[m].tokens + self.modality_emb[j] for j, m in enumerate(names)]
-        tmask = [enc[m].token_mask for m in names]
-        keep = [enc[m].token_mask & mask[:, j : j + 1] for j, m in enumerate(names)]
-
-        available = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
-        available = available | ~available.any(1, keepdim=True)  # a sample with no modality: every agent may run
-        scores = self.controller([enc[m].pooled for m in names], mask)
+        B, M = mask.shape
+        K = self.num_agents - 1
+        budget = self.budget if budget is None else max(0, min(int(budget), K))
+        ctx = torch.cat([self.glimpse(batch), mask.to(self.read_matrix.dtype)], -1)
+        z_shared = self.shared(ctx)
+        scores = self.controller(ctx)
+        routed_avail = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
+        available = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=mask.device), routed_avail], 1)
+        train_all = self.training and "target" in batch
+        if gating == "threshold" and not self.training:
+            return self._cascade(batch, scores, available, z_shared, budget)
         noise = cfg.router_noise if self.training else 0.0
-        sched = schedule(scores, available, gating, self.budget if budget is None else budget, cfg.threshold, noise)
-        mode = resolve_dispatch(dispatch, B)
-        like = toks[0]
-
-        def run_agent(k: int, rows: torch.Tensor | None) -> torch.Tensor:
-            return self.agents[k](*self._agent_inputs(k, rows, toks, keep, tmask))
-
-        z0 = dispatch_rows(run_agent, sched, B, mode, d, like)  # [B, S, d]
-        z = z0
-        S = sched.slot_mask.shape[1]
-        att = z.new_zeros(B, S, S)
-        for rnd in self.comm:
-            z, att = rnd(z, sched.slot_mask)
-        C = self.spec.num_outputs
-        agent_logits = dispatch_slots(lambda k, x: self.agents[k].head(x), z, sched, mode, C)
-        slot_scores = torch.gather(sched.scores, 1, sched.slot_agent).masked_fill(~sched.slot_mask, float("-inf"))
-        w = torch.softmax(slot_scores, dim=-1)  # masked softmax over active agents
-        w = torch.where(sched.slot_mask, w, torch.zeros_like(w))
-        logits = (w.unsqueeze(-1) * agent_logits).sum(1)
-
-        bits = count_bits(sched.slot_mask, len(self.comm), cfg.msg_dim, cfg.msg_bits)
+        sched = schedule(scores, available, gating, budget, noise)
         active = sched.active
+        needed = (active[:, 1:].to(self.read_matrix.dtype) @ self.read_matrix) > 0  # [B, M]
+
+        all_z: torch.Tensor | None = None
+        if train_all:
+            # training: every agent on every row (deep supervision and the oracle route target need all of them)
+            pooled = self._pooled(batch, torch.ones_like(mask), "dense")
+            all_z = torch.stack([z_shared] + [self.agents[k](self._agent_input(k, pooled, None)) for k in range(K)], 1)
+            flat = all_z.reshape(B * (K + 1), -1)
+            idx = (torch.arange(B, device=mask.device).view(B, 1) * (K + 1) + sched.slot_agent).reshape(-1)
+            z0 = flat.index_select(0, idx).view(B, sched.slot_agent.shape[1], -1)
+        else:
+            pooled = self._pooled(batch, needed, dispatch)
+
+            def run_agent(k: int, rows: torch.Tensor | None) -> torch.Tensor:
+                if k == 0:
+                    return z_shared if rows is None else z_shared.index_select(0, rows)
+                return self.agents[k - 1](self._agent_input(k - 1, pooled, rows))
+
+            z0 = dispatch_rows(run_agent, sched, B, dispatch, z_shared.shape[1], z_shared)
+        logits, wts, att = self._consensus(z0, sched, dispatch)
+        losses = self._losses(batch, sched, all_z, pooled, budget)
+        return self._output(logits, sched, wts, att, needed & mask, budget, losses)
+
+    def _output(
+        self,
+        logits: torch.Tensor,
+        sched: Schedule,
+        wts: torch.Tensor,
+        att: torch.Tensor,
+        enc_run: torch.Tensor,
+        budget: int,
+        losses: dict[str, torch.Tensor] | None = None,
+    ) -> ModelOutput:
+        """Routing record and statistics of a forward."""
+        cfg = self.cfg
+        if losses is None:
+            losses = self._losses({}, sched, None, [], budget)
+        bits = count_bits(sched.slot_mask, len(self.comm), cfg.msg_dim, cfg.msg_bits)
         n_active = sched.slot_mask.sum(1)
-        losses = self._losses(sched, active, n_active, agent_logits, logits, w, z0, toks, keep, tmask, mode)
-        # messages[b, sender, receiver] = weight the receiver gave the sender's message in the last round
         sender_recv = att.transpose(1, 2)
         msgs = sched.to_agents(sched.to_agents(sender_recv).transpose(1, 2)).transpose(1, 2)
         routing = {
             "gates": sched.probs.detach(),
             "scores": sched.scores.detach(),
             "available": sched.available,
-            "active": active,
-            "consensus_weights": sched.to_agents(w).detach(),
+            "active": sched.active,
+            "consensus_weights": sched.to_agents(wts).detach(),
             "messages": msgs.detach(),
             "bits": bits,
+            "encoders_run": enc_run,
         }
-        stats = {"active_agents": n_active.to(torch.float32).mean(), "comm_bits": bits.mean()}
+        stats = {
+            "active_agents": n_active.to(torch.float32).mean(),
+            "comm_bits": bits.mean(),
+            "encoders_run": enc_run.to(torch.float32).sum(1).mean(),
+        }
         return ModelOutput(logits, losses, routing, stats)
+
+    def _consensus(
+        self, z: torch.Tensor, sched: Schedule, mode: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Messages among a schedule's slots, each slot's head, and the controller-weighted consensus: returns
+        (logits [B, C], consensus weights [B, S], last round's attention [B, S, S])."""
+        B, S = sched.slot_mask.shape
+        att = z.new_zeros(B, S, S)
+        for rnd in self.comm:
+            z, att = rnd(z, sched.slot_mask)
+        heads = [self.shared.head] + [a.head for a in self.agents]
+        slot_logits = dispatch_slots(lambda k, x: heads[k](x), z, sched, mode, self.spec.num_outputs)
+        slot_scores = torch.gather(sched.scores, 1, sched.slot_agent).masked_fill(~sched.slot_mask, float("-inf"))
+        wts = torch.softmax(slot_scores, dim=-1)
+        wts = torch.where(sched.slot_mask, wts, torch.zeros_like(wts))
+        return (wts.unsqueeze(-1) * slot_logits).sum(1), wts, att
+
+    def _cascade(
+        self, batch: dict, scores: torch.Tensor, available: torch.Tensor, z_shared: torch.Tensor, budget: int
+    ) -> ModelOutput:
+        """Adaptive inference (``threshold`` gating): start from the shared agent; while a sample's consensus is
+        less confident than ``threshold``, wake its next routed agent (controller order, at most ``budget``). An
+        encoder runs once per (sample, modality), only when a woken agent reads it."""
+        spec = self.spec
+        mask = batch["mask"].to(torch.bool)
+        steps = batch.get("steps", {})
+        B, M = mask.shape
+        K1 = self.num_agents
+        full = schedule(scores, available, "topk", budget)
+        order, ok = full.slot_agent, full.slot_mask  # [B, S]: shared first, then routed by controller score
+        S = order.shape[1]
+        pooled = [self.encode.missing[j].expand(B, -1).clone() for j in range(M)]
+        have = torch.zeros(B, M, dtype=torch.bool, device=mask.device)
+        Z = z_shared.new_zeros(B, S, z_shared.shape[1])
+        Z[:, 0] = z_shared
+        logits = z_shared.new_zeros(B, spec.num_outputs)
+        n_slots = torch.ones(B, dtype=torch.long, device=mask.device)
+        wts_all = z_shared.new_zeros(B, S)
+        att_all = z_shared.new_zeros(B, S, S)
+        todo = torch.arange(B, device=mask.device)
+        for j in range(S):
+            if j > 0:
+                wake = todo[ok[todo, j]]
+                for a in torch.unique(order[wake, j]).tolist():
+                    rows = wake[order[wake, j] == a]
+                    for m in self.role_specs[a - 1].modalities:
+                        need = rows[~have[rows, m] & mask[rows, m]]
+                        if need.numel():
+                            x, st = batch["inputs"][spec.modalities[m].name], steps.get(spec.modalities[m].name)
+                            enc = self.encode.encoders[spec.modalities[m].name]
+                            p = enc(x.index_select(0, need), None if st is None else st.index_select(0, need)).pooled
+                            pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
+                            have[need, m] = True
+                    Z[rows, j] = self.agents[a - 1](self._agent_input(a - 1, pooled, rows))
+            sub = Schedule(
+                full.scores[todo],
+                full.probs[todo],
+                full.available[todo],
+                order[todo, : j + 1],
+                ok[todo, : j + 1],
+                K1,
+            )
+            out, wts, att = self._consensus(Z[todo, : j + 1], sub, "gather")
+            last = j == S - 1
+            more = ok[todo, j + 1] if not last else torch.zeros_like(todo, dtype=torch.bool)
+            stop = (confidence(out.detach(), spec.task) >= self.threshold) | ~more
+            fin = todo[stop]
+            logits[fin] = out[stop]
+            n_slots[fin] = j + 1
+            wts_all[fin, : j + 1] = wts[stop]
+            att_all[fin, : j + 1, : j + 1] = att[stop]
+            todo = todo[~stop]
+            if todo.numel() == 0:
+                break
+        slot_mask = torch.arange(S, device=mask.device).view(1, S) < n_slots.view(B, 1)
+        sched = Schedule(full.scores, full.probs, full.available, torch.where(slot_mask, order, 0), slot_mask, K1)
+        return self._output(logits, sched, wts_all, att_all, have & mask, budget)
 
     def _losses(
         self,
+        batch: dict,
         sched: Schedule,
-        active: torch.Tensor,
-        n_active: torch.Tensor,
-        agent_logits: torch.Tensor,
-        logits: torch.Tensor,
-        w: torch.Tensor,
-        z0: torch.Tensor,
-        toks: list[torch.Tensor],
-        keep: list[torch.Tensor],
-        tmask: list[torch.Tensor],
-        mode: str,
+        all_z: torch.Tensor | None,
+        pooled: list[torch.Tensor],
+        budget: int,
     ) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
-        zero = logits.sum() * 0.0
-        soft = soft_count(sched.scores)
-        per_msg = cfg.msg_dim * (cfg.msg_bits if cfg.msg_bits > 0 else 32)
-        exp_kbits = len(self.comm) * per_msg * soft * (n_active >= 2).to(soft.dtype) / 1000.0
+        cfg, task = self.cfg, self.spec.task
+        probs = sched.probs
+        zero = probs.sum() * 0.0
         losses = {
+            "agents": zero,
+            "route": zero,
             "spec": zero,
-            "sparse": cfg.lambda_sparse * soft.mean(),
-            "comm": cfg.lambda_comm * exp_kbits.mean(),
-            "balance": cfg.lambda_balance * balance_loss(active, sched.probs),
-            "consensus": cfg.lambda_consensus * consensus_loss(agent_logits, logits, w, self.spec.task),
+            "sparse": cfg.lambda_sparse * expected_cost(probs, self.agent_cost),
+            "comm": cfg.lambda_comm * expected_kbits(probs, len(self.comm), cfg.msg_dim, cfg.msg_bits, budget),
         }
-        if self.training and cfg.lambda_spec > 0:
-            losses["spec"] = cfg.lambda_spec * self._spec_loss(sched, z0, toks, keep, tmask)
+        if all_z is None:
+            return losses
+        target = batch["target"]
+        heads = [self.shared.head] + [a.head for a in self.agents]
+        own = torch.stack([heads[k](all_z[:, k]) for k in range(self.num_agents)], 1)  # [B, K+1, C]
+        B, K1, C = own.shape
+        tgt = (target if task == "multiclass" else target.reshape(B, -1)).repeat_interleave(K1, 0)
+        per = per_sample_task_loss(own.reshape(B * K1, C), tgt, task).view(B, K1)
+        losses["agents"] = cfg.lambda_agents * agents_loss(per, sched.available)
+        oracle = route_target(per, sched.available, self.agent_cost, cfg.route_cost, cfg.route_temperature)
+        losses["route"] = cfg.lambda_route * route_loss(sched.scores, oracle)
+        if cfg.lambda_spec > 0:
+            losses["spec"] = cfg.lambda_spec * self._spec_loss(batch, pooled, target)
         return losses
 
-    def _spec_loss(
-        self,
-        sched: Schedule,
-        z0: torch.Tensor,
-        toks: list[torch.Tensor],
-        keep: list[torch.Tensor],
-        tmask: list[torch.Tensor],
-    ) -> torch.Tensor:
-        """Role tests on the active (sample, agent) pairs only: perturb each readable, present modality
-        (replace its tokens by the learned missing embedding) and re-run just that agent. Cost per active
-        pair: 1 agent pass for ``unique``, ``|readable & present|`` for redundant/synergy (pairs with < 2
-        present skipped), 0 for free."""
-        rows, pos = sched.groups()
-        z0f = z0.reshape(-1, z0.shape[-1])
-        terms: list[torch.Tensor] = []
+    def _spec_loss(self, batch: dict, pooled: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """Redundancy agents, tested on one randomly kept present modality of their set (the others replaced by
+        their missing embedding): the task loss of that single-modality prediction."""
+        mask = batch["mask"].to(torch.bool)
+        terms = []
         for k, role in enumerate(self.role_specs):
-            if role.kind == "free" or rows[k].numel() == 0:
+            mods = list(role.modalities)
+            if role.kind != "redundant" or len(mods) < 2:
                 continue
-            r_k = rows[k]
-            anchor = z0f.index_select(0, pos[k])
-            mods = role.modalities
-            x, m = self._agent_inputs(k, r_k, toks, keep, tmask)
-            present = torch.stack([keep[j].index_select(0, r_k).any(1) for j in mods], 1)  # [n, |mods|]
-            xs, ms, anchors, sel_all = [], [], [], []
-            offset = 0
+            present = mask[:, mods]
+            rows = torch.nonzero(present.sum(1) >= 2, as_tuple=False).squeeze(1)
+            if rows.numel() == 0:
+                continue
+            pick = torch.multinomial(present[rows].to(torch.float32), 1).squeeze(1)  # one present modality per row
+            parts = []
             for i, j in enumerate(mods):
-                L = toks[j].shape[1]
-                ok = present[:, i] if role.kind == "unique" else present[:, i] & (present.sum(1) >= 2)
-                sel = torch.nonzero(ok, as_tuple=False).squeeze(1)
-                if sel.numel():
-                    xp = x.index_select(0, sel).clone()
-                    xp[:, offset : offset + L] = self.encode.missing[j] + self.modality_emb[j]
-                    mp = m.index_select(0, sel).clone()
-                    mp[:, offset : offset + L] = tmask[j].index_select(0, r_k.index_select(0, sel))
-                    xs.append(xp)
-                    ms.append(mp)
-                    anchors.append(anchor.index_select(0, sel))
-                offset += L
-                sel_all.append(sel)
-            if not xs:
-                continue
-            zp = self.agents[k](torch.cat(xs), torch.cat(ms))
-            za = torch.cat(anchors)
-            if role.kind == "unique":
-                terms.append(unique_term(za, zp, self.cfg.spec_margin))
-            elif role.kind == "redundant":
-                terms.append(redundant_term(za, zp))
-            else:
-                terms.append(synergy_term(za, zp))
+                keep = (pick == i).view(-1, 1)
+                miss = self.encode.missing[j].expand(rows.numel(), -1)
+                parts.append(torch.where(keep, pooled[j].index_select(0, rows), miss))
+            logits = self.agents[k].head(self.agents[k](torch.cat(parts, -1)))
+            terms.append(per_sample_task_loss(logits, target.index_select(0, rows), self.spec.task))
         if not terms:
-            return z0.sum() * 0.0
+            return pooled[0].sum() * 0.0
         return torch.cat(terms).mean()
 
 
@@ -290,8 +406,7 @@ class DAINNoComm(DAIN):
 
 @register_model("dain_dense")
 class DAINDense(DAIN):
-    """DAIN ablation: no sparse scheduling; every available agent is active and the consensus weights are the
-    controller softmax over all of them (lambda_sparse=0)."""
+    """DAIN ablation: no sparse scheduling; every available agent is active for every sample."""
 
     @dataclass
     class Config(DAIN.Config):

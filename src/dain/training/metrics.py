@@ -15,6 +15,18 @@ MONITOR = {
     "regression": ("mae", "min"),
 }
 
+# Tasks whose monitored metric is a count over a (possibly small) validation split: accuracy and macro-F1 move in steps
+# of 1/n, so several epochs tie and "first best" would keep an early, undertrained checkpoint. There the harness selects
+# on ``val/select``: the metric, ties broken by the lower validation loss.
+TIEBREAK_TASKS = ("multiclass", "multilabel")
+
+
+def selection_score(metric: float, val_loss: float) -> float:
+    """Monitored metric with ties broken by validation loss (the loss term is far below one sample's step)."""
+    m = metric if metric == metric else 0.0
+    loss = val_loss if val_loss == val_loss else 50.0
+    return float(m - 1e-5 * min(max(loss, 0.0), 50.0))
+
 
 def task_loss(task: str, logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor | None = None):
     """Cross-entropy / BCE / smooth-L1 by task; ``class_weight`` is per class (binary: [w_neg, w_pos])."""

@@ -9,7 +9,7 @@ import torch
 
 from dain.config import TrainConfig
 from dain.data.spec import DatasetSpec
-from dain.training.metrics import compute_metrics, task_loss
+from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_metrics, selection_score, task_loss
 
 
 class FusionModule(L.LightningModule):
@@ -72,6 +72,10 @@ class FusionModule(L.LightningModule):
         metrics = compute_metrics(self.spec.task, logits, target, self.spec.num_outputs)
         for k, v in metrics.items():
             self.log(f"val/{k}", v if v == v else 0.0, prog_bar=k in ("acc", "auroc"), sync_dist=True)
+        if self.spec.task in TIEBREAK_TASKS:
+            primary = metrics.get(MONITOR[self.spec.task][0], 0.0)
+            loss = float(task_loss(self.spec.task, logits, target, None))
+            self.log("val/select", selection_score(primary, loss), sync_dist=True)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)

@@ -33,7 +33,7 @@ from dain.data.spec import MultimodalDataset, make_batch
 from dain.errors import ConfigError, DainError
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
-from dain.training.metrics import MONITOR, compute_class_weight, compute_metrics
+from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
 
 RUNNING_MARKER = "RUNNING"
 FAILED_MARKER = "FAILED"
@@ -145,11 +145,23 @@ def evaluate(
     )
 
 
-def apply_budget(model: torch.nn.Module, budget: int) -> None:
-    """Cap the active agents of an agent model at test time (no retraining)."""
+def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: float | None = None) -> None:
+    """Test-time routing of an agent model, no retraining: ``budget`` routed agents per sample (0 = the shared agent
+    only, up to the trained budget's maximum K) and/or ``adaptive`` confidence threshold (the cascade: routed agents
+    wake only where the shared agent's confidence is below it)."""
     if not hasattr(model, "set_budget"):
-        raise DainError(f"model {type(model).__name__} has no agent budget; --budget applies to dain models")
-    model.set_budget(int(budget))
+        raise DainError(f"model {type(model).__name__} has no agent budget; --budget/--adaptive apply to dain models")
+    if budget is not None:
+        k_max = int(getattr(model, "num_agents", 1)) - 1
+        if not 0 <= int(budget) <= k_max:
+            raise DainError(
+                f"--budget must be between 0 (shared agent only) and {k_max} (every routed agent), got {budget}"
+            )
+        model.set_budget(int(budget))
+    if adaptive is not None:
+        if not 0.0 < float(adaptive) <= 1.0:
+            raise DainError(f"--adaptive is a confidence threshold in (0, 1], got {adaptive}")
+        model.set_gating("threshold", float(adaptive))
 
 
 def _to_device(batch: Any, device: str) -> Any:
@@ -164,7 +176,9 @@ def _to_device(batch: Any, device: str) -> Any:
 
 def efficiency(model: torch.nn.Module, data: MultimodalDataset, stats: dict[str, float]) -> dict[str, Any]:
     """Parameter count, FLOPs per sample (sparse and, for agent models, dense) and routing statistics."""
-    rows = np.asarray(data.splits["test"][:64], dtype=np.int64)
+    # routed models spend per sample what their routing decides: count them on more rows
+    n_rows = 512 if hasattr(model, "flops_per_sample") else 64
+    rows = np.asarray(data.splits["test"][:n_rows], dtype=np.int64)
     batch = make_batch(data, rows)
     model.eval()
     if getattr(model, "fit_direct_model", False):  # trees: no parameters or FLOPs in the neural sense
@@ -264,6 +278,8 @@ def _fit(
     if tc.monitor != "auto":
         metric = tc.monitor.removeprefix("val/")
         mode = "min" if metric in ("mae", "mse", "loss") else "max"
+    elif task in TIEBREAK_TASKS:
+        metric = "select"  # the task's metric, ties broken by validation loss
     if hasattr(model, "prepare"):
         model.prepare(data, out / "cache")
     cw = None

@@ -1,15 +1,15 @@
-"""Meta-controller: scores agents per sample from the pooled modality vectors and the mask, and schedules a
-sparse set of active agents (the *slots* of a sample).
+"""Meta-controller: scores the shared agent and the K routed agents per sample from the glimpses and the mask, and
+schedules which routed agents run (the *slots* of a sample). Slot 0 is always the shared agent.
 
 Gating modes
 
-* ``topk``: the ``budget`` highest-scoring available agents;
-* ``threshold``: adaptive; the smallest set of top agents whose controller probability mass reaches
-  ``threshold`` (top-p / nucleus routing), at least one and at most ``budget``: a confident controller wakes
-  fewer agents;
+* ``topk``: the shared agent plus the ``budget`` highest-scoring available routed agents;
+* ``threshold``: adaptive (a confidence cascade, run by the model at inference): agents wake one at a time in the
+  ``topk`` order while the sample's consensus is less confident than ``threshold`` (see :func:`confidence`); in
+  training it schedules like ``topk``;
 * ``dense``: every available agent (no sparsity; the ``dain_dense`` ablation).
 
-Agents whose readable modalities are all absent for a sample get score ``-inf`` and are never active for it.
+Agents whose readable modalities are all absent for a sample are unavailable (score ``-inf``) and never active.
 """
 
 from __future__ import annotations
@@ -24,23 +24,23 @@ GATINGS = ("topk", "threshold", "dense")
 
 @dataclass
 class Schedule:
-    """Which agents run for which samples; slots = a compact per-sample list of active agents, best first."""
+    """Which agents run for which samples; slots = a compact per-sample list of active agents (slot 0: shared)."""
 
-    scores: torch.Tensor  # [B, K] controller scores, -inf where unavailable
-    probs: torch.Tensor  # [B, K] softmax over available agents
-    available: torch.Tensor  # Bool [B, K]
+    scores: torch.Tensor  # [B, K+1] controller scores, -inf where unavailable
+    probs: torch.Tensor  # [B, K+1] softmax over available agents
+    available: torch.Tensor  # Bool [B, K+1]
     slot_agent: torch.Tensor  # Long [B, S], agent id of each slot (0 in empty slots)
     slot_mask: torch.Tensor  # Bool [B, S]
-    num_agents: int
+    num_agents: int  # K+1, the shared agent included
     _groups: tuple[list[torch.Tensor], list[torch.Tensor]] | None = field(default=None, repr=False)
 
     @property
     def active(self) -> torch.Tensor:
-        """Bool [B, K]: agent k is active for sample b."""
+        """Bool [B, K+1]: agent k is active for sample b."""
         return self.to_agents(self.slot_mask.to(torch.float32)) > 0
 
     def to_agents(self, x: torch.Tensor) -> torch.Tensor:
-        """Scatter a per-slot tensor [B, S, *rest] to per-agent [B, K, *rest] (zeros for inactive agents)."""
+        """Scatter a per-slot tensor [B, S, *rest] to per-agent [B, K+1, *rest] (zeros for inactive agents)."""
         B, S = self.slot_agent.shape
         out = x.new_zeros(B, self.num_agents, *x.shape[2:])
         if S == 0:
@@ -65,20 +65,14 @@ class Schedule:
 
 
 class MetaController(nn.Module):
-    """MLP over ``[pooled_1; ...; pooled_M; mask]`` -> agent scores ``[B, K]``."""
+    """MLP over ``[glimpse_1; ...; glimpse_M; mask]`` -> scores of the shared agent and the K routed agents."""
 
-    def __init__(self, d: int, num_modalities: int, num_agents: int, dropout: float = 0.1) -> None:
+    def __init__(self, in_dim: int, width: int, num_scores: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.LayerNorm(num_modalities * d + num_modalities),
-            nn.Linear(num_modalities * d + num_modalities, d),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(d, num_agents),
-        )
+        self.net = nn.Sequential(nn.Linear(in_dim, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, num_scores))
 
-    def forward(self, pooled: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([*pooled, mask.to(pooled[0].dtype)], dim=-1))
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.net(context)
 
 
 def schedule(
@@ -86,27 +80,40 @@ def schedule(
     available: torch.Tensor,
     gating: str,
     budget: int,
-    threshold: float,
     noise: float = 0.0,
 ) -> Schedule:
-    """Select active agents per sample; ``noise`` (training only) perturbs the selection, not the weights."""
+    """Select the active routed agents per sample (the shared agent, column 0, is always active); ``noise``
+    (training only) perturbs the selection, never the weights."""
     if gating not in GATINGS:
         raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
-    B, K = scores.shape
+    B, K1 = scores.shape
+    K = K1 - 1
     masked = scores.masked_fill(~available, float("-inf"))
     probs = torch.softmax(masked, dim=-1)
-    sel = masked.detach()
+    cap = K if gating == "dense" else max(0, min(int(budget), K))
+    sel = masked[:, 1:].detach()
     if noise > 0:
         sel = sel + noise * torch.randn_like(sel)
-    cap = K if gating == "dense" else max(1, min(int(budget), K))
-    top, slot_agent = torch.topk(sel, cap, dim=-1)
-    slot_mask = torch.isfinite(top)
-    if gating == "threshold":
-        p_sorted = torch.gather(probs.detach(), 1, slot_agent)
-        before = torch.cumsum(p_sorted, dim=-1) - p_sorted  # mass of the better agents
-        slot_mask = slot_mask & (before < threshold)
-        slot_mask[:, 0] = True
-    n = int(slot_mask.sum(1).max()) if B else 0
+    top, idx = torch.topk(sel, cap, dim=-1)
+    ok = torch.isfinite(top)
+    slot_agent = torch.cat([torch.zeros(B, 1, dtype=torch.long, device=scores.device), idx + 1], 1)
+    slot_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=scores.device), ok], 1)
+    # compact: active routed agents first (stable), then trim to the widest sample
+    order = torch.argsort((~slot_mask).to(torch.int8), dim=1, stable=True)
+    slot_agent = torch.gather(slot_agent, 1, order)
+    slot_mask = torch.gather(slot_mask, 1, order)
+    n = int(slot_mask.sum(1).max()) if B else 1
     slot_agent = torch.where(slot_mask, slot_agent, torch.zeros_like(slot_agent))[:, :n].contiguous()
     slot_mask = slot_mask[:, :n].contiguous()
-    return Schedule(masked, probs, available, slot_agent, slot_mask, K)
+    return Schedule(masked, probs, available, slot_agent, slot_mask, K1)
+
+
+def confidence(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """Per-sample confidence [B] of a prediction: top class probability (multiclass), the least confident output's
+    ``max(p, 1-p)`` (binary/multilabel); regression has no confidence (0: always uncertain)."""
+    if task == "multiclass":
+        return torch.softmax(logits, -1).max(-1).values
+    if task in ("binary", "multilabel"):
+        p = torch.sigmoid(logits)
+        return torch.maximum(p, 1 - p).min(-1).values
+    return logits.new_zeros(logits.shape[0])

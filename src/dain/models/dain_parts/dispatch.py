@@ -5,7 +5,8 @@ Two backends with identical numbers:
 * ``gather``: agent k runs only on the rows where it is active (``index_select``), results are written back
   with one ``index_copy`` into the slot tensor; an inactive agent costs nothing for that sample;
 * ``dense``: every agent runs on every row and the results are selected with the active mask (cheaper launch
-  overhead for tiny batches, K times the FLOPs)."""
+  overhead for tiny batches, K times the FLOPs). ``dain`` picks one in its config; FLOPs are counted on the
+  one that runs."""
 
 from __future__ import annotations
 
@@ -15,16 +16,7 @@ import torch
 
 from dain.models.dain_parts.controller import Schedule
 
-DISPATCHES = ("auto", "dense", "gather")
-AUTO_DENSE_MAX_BATCH = 8  # ``auto`` uses the dense backend for batches up to this size
-
-
-def resolve_dispatch(mode: str, batch_size: int) -> str:
-    if mode not in DISPATCHES:
-        raise ValueError(f"dispatch must be one of {DISPATCHES}, got {mode!r}")
-    if mode == "auto":
-        return "dense" if batch_size <= AUTO_DENSE_MAX_BATCH else "gather"
-    return mode
+DISPATCHES = ("gather", "dense")
 
 
 def dispatch_rows(

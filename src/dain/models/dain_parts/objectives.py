@@ -1,12 +1,17 @@
 """DAIN's auxiliary objectives (unweighted; the model multiplies each by its lambda).
 
-* specialisation (I2MoE-style role tests on perturbed inputs, computed by the model, terms defined here);
-* sparse: expected number of active agents, as the perplexity ``exp(H(p))`` of the controller distribution
-  over available agents (a differentiable soft count, 1 when the controller is certain);
-* comm: expected kilobits per sample, ``R * r * b * soft_count * [n_active >= 2] / 1000``;
-* balance: Switch-Transformer load balance ``K * sum_k f_k P_k`` (f: share of activations, P: mean
-  probability);
-* consensus: weighted mean divergence between each active agent's prediction and the consensus prediction."""
+The consensus prediction is trained by the harness's task loss. Beside it:
+
+* ``agents`` (deep supervision): every available agent's own prediction gets the task loss, so each agent is a good
+  predictor on its own and the consensus is a mixture of good predictors (never weaker than the shared agent);
+* ``route``: the controller learns, for every sample and every agent (chosen or not), which agent it should trust:
+  cross-entropy from the controller's distribution to the cost-aware oracle ``softmax(-(loss_k + c * cost_k) / tau)``
+  built from the agents' own per-sample losses (detached);
+* ``spec`` (specialisation): redundancy agents must predict from each single present modality alone;
+* ``sparse``: expected compute of the routing distribution, ``sum_k p_k * cost_k`` (costs as a fraction of running
+  every agent; the shared agent costs 0);
+* ``comm``: expected kilobits per sample if the routing distribution's mass were spent on messaging agents,
+  ``R * r * b * budget * (1 - p_shared) / 1000``."""
 
 from __future__ import annotations
 
@@ -14,54 +19,46 @@ import torch
 import torch.nn.functional as F
 
 
-def unique_term(z0: torch.Tensor, zp: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Uniqueness agent with its own modality perturbed: the (unit-normalised) state must move by ``margin``.
-
-    This is I2MoE's triplet loss with anchor = positive (perturbing another modality cannot change an agent
-    that does not read it, so that side of the triplet holds by construction)."""
-    d = (F.normalize(z0, dim=-1) - F.normalize(zp, dim=-1)).norm(dim=-1)
-    return F.relu(margin - d)
-
-
-def redundant_term(z0: torch.Tensor, zp: torch.Tensor) -> torch.Tensor:
-    """Redundancy agent: robust to perturbing any one modality -> ``1 - cos``."""
-    return 1.0 - F.cosine_similarity(z0, zp, dim=-1)
-
-
-def synergy_term(z0: torch.Tensor, zp: torch.Tensor) -> torch.Tensor:
-    """Synergy agent: must change when any one modality is perturbed -> ``relu(cos)``."""
-    return F.relu(F.cosine_similarity(z0, zp, dim=-1))
-
-
-def soft_count(masked_scores: torch.Tensor) -> torch.Tensor:
-    """Perplexity of the softmax of each row of ``masked_scores`` [B, K] (-inf = unavailable) -> [B]."""
-    logp = torch.log_softmax(masked_scores, dim=-1)
-    logp = logp.masked_fill(torch.isinf(masked_scores), 0.0)  # 0 * log 0 = 0, with a finite gradient
-    return (-(logp.exp() * logp).sum(-1)).exp()
-
-
-def balance_loss(active: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-    """Switch load balance: ``K * sum_k f_k P_k`` (1 when uniform)."""
-    K = probs.shape[1]
-    f = active.to(probs.dtype).sum(0) / active.sum().clamp_min(1)
-    return K * (f * probs.mean(0)).sum()
-
-
-def consensus_loss(agent_logits: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor, task: str) -> torch.Tensor:
-    """Mean over samples of ``sum_s w_s * D(consensus || agent_s)`` (w and consensus detached).
-
-    D: KL for multiclass, per-output Bernoulli KL (averaged) for binary/multilabel, squared error for
-    regression."""
-    target = logits.detach().unsqueeze(1)
+def per_sample_task_loss(logits: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:
+    """Task loss per sample [N] (cross-entropy, mean BCE over outputs, or mean squared error)."""
     if task == "multiclass":
-        p = torch.log_softmax(target, -1)
-        q = torch.log_softmax(agent_logits, -1)
-        div = (p.exp() * (p - q)).sum(-1)
-    elif task in ("binary", "multilabel"):
-        p = torch.sigmoid(target)
-        lq1, lq0 = F.logsigmoid(agent_logits), F.logsigmoid(-agent_logits)
-        lp1, lp0 = F.logsigmoid(target), F.logsigmoid(-target)
-        div = (p * (lp1 - lq1) + (1 - p) * (lp0 - lq0)).mean(-1)
-    else:
-        div = ((agent_logits - target) ** 2).mean(-1)
-    return (weights.detach() * div).sum(1).mean()
+        return F.cross_entropy(logits, target.long().view(-1), reduction="none")
+    target = target.to(logits.dtype).view_as(logits)
+    if task in ("binary", "multilabel"):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
+    return ((logits - target) ** 2).mean(-1)
+
+
+def agents_loss(agent_losses: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
+    """Mean of the per-sample losses [B, K+1] over available (sample, agent) pairs."""
+    w = available.to(agent_losses.dtype)
+    return (agent_losses * w).sum() / w.sum().clamp_min(1.0)
+
+
+def route_target(
+    agent_losses: torch.Tensor, available: torch.Tensor, cost: torch.Tensor, cost_weight: float, temperature: float
+) -> torch.Tensor:
+    """Oracle routing distribution [B, K+1]: cheaper and more accurate agents get more mass (no gradient)."""
+    logits = -(agent_losses.detach() + cost_weight * cost.view(1, -1)) / max(temperature, 1e-6)
+    return torch.softmax(logits.masked_fill(~available, float("-inf")), -1)
+
+
+def route_loss(masked_scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy from the controller's distribution (log-softmax of ``masked_scores``, -inf = unavailable) to
+    ``target``."""
+    logp = torch.log_softmax(masked_scores, -1).masked_fill(target <= 0, 0.0)
+    return -(target * logp).sum(-1).mean()
+
+
+def expected_cost(probs: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+    """``sum_k p_k cost_k`` averaged over samples."""
+    return (probs * cost.view(1, -1)).sum(-1).mean()
+
+
+def expected_kbits(probs: torch.Tensor, rounds: int, msg_dim: int, msg_bits: int, budget: int) -> torch.Tensor:
+    """Expected kilobits per sample when the routing mass off the shared agent wakes ``budget`` messaging agents."""
+    per_msg = msg_dim * (msg_bits if msg_bits > 0 else 32)
+    if rounds == 0 or budget == 0:
+        return probs.sum() * 0.0
+    n = 1.0 + budget * (1.0 - probs[:, 0])
+    return (rounds * per_msg * n / 1000.0).mean()
