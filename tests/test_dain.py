@@ -403,7 +403,7 @@ def test_quantise_straight_through() -> None:
     assert m.comm[0].down.weight.grad is not None and m.comm[0].down.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ["dain", "dain_nocomm", "dain_dense", "dain_nospec"])
+@pytest.mark.parametrize("name", ["dain", "dain_nocomm", "dain_dense", "dain_nospec", "dain_noroute", "dain_nodeep"])
 def test_ablation_variants(name: str) -> None:
     m = tiny(name).train()
     batch = make_batch(VEC)
@@ -416,6 +416,10 @@ def test_ablation_variants(name: str) -> None:
         assert torch.equal(out.routing["active"], out.routing["available"])
     if name == "dain_nospec":
         assert out.losses["spec"] == 0
+    if name == "dain_noroute":
+        assert out.losses["route"] == 0
+    if name == "dain_nodeep":
+        assert out.losses["agents"] == 0
     m.eval()
     if name != "dain_dense":
         with torch.no_grad():

@@ -414,6 +414,25 @@ class DAINDense(DAIN):
         lambda_sparse: float = 0.0
 
 
+@register_model("dain_noroute")
+class DAINNoRoute(DAIN):
+    """DAIN ablation: no oracle routing target (lambda_route=0); the controller learns from the consensus only."""
+
+    @dataclass
+    class Config(DAIN.Config):
+        lambda_route: float = 0.0
+
+
+@register_model("dain_nodeep")
+class DAINNoDeep(DAIN):
+    """DAIN ablation: no per-agent deep supervision (lambda_agents=0); the route target still reads the agents'
+    own losses."""
+
+    @dataclass
+    class Config(DAIN.Config):
+        lambda_agents: float = 0.0
+
+
 @register_model("dain_nospec")
 class DAINNoSpec(DAIN):
     """DAIN ablation: no specialisation loss (lambda_spec=0)."""
