@@ -240,6 +240,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         summaries = run_compare(cfg, models, seeds, out, args.jobs, params, _log, args.ensemble, splits)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
+    if not args.no_frontier:
+        _frontier(summary, out)
     if args.published:
         from dain.published import published_rows
 
@@ -248,6 +250,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = Path(summary["table"]).read_text()
     _emit(summary, args.json, text)
     return 0
+
+
+def _frontier(summary: dict, out: Path) -> None:
+    """Latency side by side, DAIN budget curves and frontier.png; rewrites compare.json / compare.md."""
+    from dain.training.compare import markdown_table
+    from dain.training.frontier import add_frontier
+
+    finished = [r for r in summary["results"].values() if r.get("runs")]
+    if not finished:
+        return
+    task = json.loads((Path(finished[0]["runs"][0]) / "metrics.json").read_text())["task"]
+    _log("measuring latency side by side and DAIN budget curves ...")
+    with contextlib.redirect_stdout(sys.stderr):
+        summary["frontier_plot"] = str(add_frontier(summary, out, task))
+    table = Path(summary["table"])
+    head = table.read_text().split("\n", 1)[0]
+    body = markdown_table(summary).split("\n", 1)[1]
+    table.write_text(head + "\n" + body)
+    (out / "compare.json").write_text(json.dumps(summary, indent=2))
 
 
 def _merge_splits(summaries: list[dict], out: Path) -> dict:
@@ -449,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--all-splits", action="store_true", help="run every split of the protocol (raindrop: 1..5)")
     c.add_argument("--published", action="store_true", help="print published results of the protocol beside ours")
     _add_train_flags(c)
+    c.add_argument(
+        "--no-frontier",
+        action="store_true",
+        help="skip the side-by-side latency, DAIN budget curves and frontier.png (accuracy vs FLOPs)",
+    )
     c.set_defaults(fn=cmd_compare)
 
     e = sub.add_parser("explain", help="agent activation, collaboration graph, role importance (PNG + HTML)")

@@ -280,6 +280,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
                 metrics.append(k)
     head = ["model"] + [f"test {m} (%)" if m not in ("mae", "mse", "corr") else f"test {m}" for m in metrics]
     head += ["params", "FLOPs/sample", "active agents", "s/epoch"]
+    has_lat = any("latency_ms_b256" in row.get("efficiency", {}) for row in res.values())
+    if has_lat:
+        head.append("CPU ms/256")
     ens = any("ensemble_of" in row for row in res.values())
     lines = [
         f"Dataset {summary['dataset']} (protocol {summary.get('protocol', 'default')}), seeds {summary['seeds']}; "
@@ -302,6 +305,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
             "–" if aa is None else f"{aa:.2f}/{int(eff['num_agents']['mean'])}" if "num_agents" in eff else f"{aa:.2f}"
         )
         cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
+        if has_lat:
+            lat = eff.get("latency_ms_b256")
+            cells.append("–" if lat is None else f"{lat:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     for m, row in res.items():
         if "error" in row and "test" in row:

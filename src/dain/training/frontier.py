@@ -1,0 +1,148 @@
+"""Accuracy against cost for a finished comparison: CPU latency measured side by side in one process, DAIN's budget
+curve (the same trained runs re-evaluated at every test-time budget and with the confidence cascade), and the
+accuracy-vs-FLOPs plot that ``dain compare`` writes as ``frontier.png``.
+
+Latency: one run per model (its first seed) is loaded, and all models are timed on the same 256 test rows, eval mode,
+no gradients, one CPU thread, in interleaved rounds (the median of each model's rounds), so that machine load affects
+every model alike."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dain.training.metrics import MONITOR
+
+CASCADE_THRESHOLDS = (0.8, 0.9, 0.95, 0.99)
+
+
+def primary_metric(task: str) -> str:
+    """The metric a frontier plots: the task's monitored metric (acc, auroc, macro_f1, mae)."""
+    return MONITOR[task][0]
+
+
+def measure_latency(run_dirs: dict[str, str], batch_size: int = 256, rounds: int = 7, repeats: int = 3) -> dict:
+    """Median milliseconds per batch of ``batch_size`` test rows for each run, timed side by side (one thread)."""
+    from dain.data.spec import make_batch
+    from dain.training.runner import load_run
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        models, batches = {}, {}
+        for name, run in run_dirs.items():
+            try:
+                _, data, model = load_run(run)
+            except Exception:  # a run that cannot be reloaded gets no latency, never breaks the table
+                continue
+            rows = np.resize(np.asarray(data.splits["test"]), batch_size)
+            models[name], batches[name] = model.eval(), make_batch(data, rows)
+        times: dict[str, list[float]] = {n: [] for n in models}
+        with torch.no_grad():
+            for n, m in models.items():  # warm-up
+                m(batches[n])
+            for _ in range(rounds):
+                for n, m in models.items():
+                    t0 = time.perf_counter()
+                    for _ in range(repeats):
+                        m(batches[n])
+                    times[n].append((time.perf_counter() - t0) / repeats)
+    finally:
+        torch.set_num_threads(threads)
+    return {n: round(statistics.median(t) * 1e3, 3) for n, t in times.items()}
+
+
+def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any]]:
+    """Each point: a test-time setting (``budget=k`` or ``adaptive=c``) with the mean metric and mean FLOPs/sample
+    over ``run_dirs`` (the seeds of one DAIN model), the trained weights unchanged."""
+    from dain.training.runner import apply_budget, efficiency, evaluate, load_run
+
+    per: dict[str, list[tuple[float, float]]] = {}
+    for run in run_dirs:
+        _, data, model = load_run(run)
+        metric = primary_metric(data.spec.task)
+        K = int(model.num_agents) - 1
+        settings = [("budget", k) for k in range(K + 1)] + [("adaptive", c) for c in CASCADE_THRESHOLDS]
+        for kind, v in settings:
+            model.set_budget(None)
+            model.set_gating(model.cfg.gating, model.cfg.threshold)
+            if kind == "budget":
+                apply_budget(model, v)
+            else:
+                apply_budget(model, None, v)
+            res = evaluate(model, data, split)
+            eff = efficiency(model, data, res.stats)
+            per.setdefault(f"{kind}={v}", []).append((float(res.metrics[metric]), float(eff["flops_per_sample"])))
+    return [
+        {
+            "setting": s,
+            "metric": float(np.mean([a for a, _ in v])),
+            "metric_std": float(np.std([a for a, _ in v])),
+            "flops_per_sample": float(np.mean([f for _, f in v])),
+            "runs": len(v),
+        }
+        for s, v in per.items()
+    ]
+
+
+def add_frontier(summary: dict[str, Any], out: Path, task: str, latency: bool = True, curves: bool = True) -> Path:
+    """Add ``latency_ms_b256`` to every row and ``budget_curve`` to DAIN rows of ``summary`` (in place) and write
+    ``out/frontier.png``; returns the plot's path."""
+    rows = {m: r for m, r in summary["results"].items() if "test" in r and r.get("runs")}
+    if latency:
+        lat = measure_latency({m: r["runs"][0] for m, r in rows.items() if "ensemble_of" not in r})
+        for m, ms in lat.items():
+            rows[m]["efficiency"]["latency_ms_b256"] = ms
+    if curves:
+        for m, r in rows.items():
+            if m.startswith("dain") and "ensemble_of" not in r and m != "dain_dense":
+                r["budget_curve"] = budget_curve(r["runs"])
+    return plot_frontier(summary, out / "frontier.png", primary_metric(task))
+
+
+def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
+    """Accuracy (or AUROC, ...) against FLOPs/sample on a log axis: one point per model with its seed spread, and
+    each DAIN budget curve as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    scale = 1.0 if metric in ("mae", "mse") else 100.0
+    for m, r in summary["results"].items():
+        st = r.get("test", {}).get(metric)
+        fl = (r.get("efficiency", {}).get("flops_per_sample") or {}).get("mean")
+        if not st or st.get("mean") is None or not fl:
+            continue
+        is_dain = m.startswith("dain")
+        ax.errorbar(
+            fl,
+            st["mean"] * scale,
+            yerr=st["std"] * scale,
+            fmt="*" if is_dain else "o",
+            ms=11 if is_dain else 6,
+            capsize=3,
+            label=m,
+        )
+        curve = r.get("budget_curve")
+        if curve:
+            pts = sorted((p["flops_per_sample"], p["metric"] * scale, p["setting"]) for p in curve)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", lw=1, alpha=0.8, label=f"{m}: budget / cascade")
+            for x, y, s in pts:
+                ax.annotate(s.replace("budget=", "k=").replace("adaptive=", "c="), (x, y), fontsize=6, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_xlabel("inference FLOPs per sample (log scale; everything a prediction costs)")
+    ax.set_ylabel(f"test {metric}" + (" (%)" if scale == 100.0 else ""))
+    ax.set_title(f"{summary.get('dataset')} ({summary.get('protocol', 'default')}): accuracy vs compute", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
