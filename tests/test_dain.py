@@ -483,3 +483,57 @@ def test_glimpse_summaries() -> None:
     torch.testing.assert_close(s[0, 6:], x[0, 2])  # last observed step
     img = torch.ones(2, 1, 8, 8)
     assert summarise(IMG.modalities[0], img).shape == (2, 4)
+
+
+# ------------------------------------------------------------------------------------------------------ tree agent
+def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None:
+    pytest.importorskip("lightgbm")
+    from dain.data.spec import make_batch as data_batch
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=240)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    assert m.roles[-1] == "tree:summary" and not m.tree.fitted
+    with torch.no_grad():  # unfitted: the tree agent is never available
+        assert not m.eval()(data_batch(data, data.splits["test"][:8])).routing["available"][:, -1].any()
+    m.prepare(data)
+    assert m.tree.fitted
+    tr = data.splits["train"][:32]
+    batch = data_batch(data, tr)
+    m.train()
+    oof = m.tree(batch)
+    m.eval()
+    full = m.tree(batch)
+    assert oof.shape == full.shape == (32, 3) and not torch.allclose(oof, full)  # rows scored by unseen boosters
+    for i, r in enumerate(tr):
+        torch.testing.assert_close(oof[i], torch.as_tensor(m.tree._oof[int(r)], dtype=torch.float32))
+    out = m.train()(batch)
+    (torch.nn.functional.cross_entropy(out.logits, batch["target"]) + sum(out.losses.values())).backward()
+    assert m.agents[-1].trunk[0].weight.grad.abs().sum() > 0
+    # FLOPs: the trees' comparisons are added for the rows whose tree agent runs
+    m.eval()
+    test = data_batch(data, data.splits["test"])
+    m.set_budget(m.num_agents - 1)
+    with_trees = m.flops_per_sample(test)
+    assert m.tree.flops_per_sample() > 0
+    assert with_trees == pytest.approx(
+        count_flops(m, test, lambda b: m._run(b, None, "topk", "gather")) + m.tree.flops_per_sample()
+    )
+    # the boosters travel in the state dict
+    again = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    again.load_state_dict(m.state_dict())
+    again.set_budget(m.num_agents - 1)
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
+
+
+def test_tree_agent_auto_needs_enough_rows() -> None:
+    pytest.importorskip("lightgbm")
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=120)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="auto", tree_min_rows=1000)
+    m.prepare(data)
+    assert not m.tree.fitted  # too few training rows: the agent stays unavailable
+    with pytest.raises(ValueError):
+        build_model("dain", data.spec, tree_agent="on")

@@ -41,8 +41,10 @@ from dain.models.dain_parts.objectives import (
     route_loss,
     route_target,
 )
+from dain.models.dain_parts.tree_agent import TreeAgent
 
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
+TREE_MODES = ("never", "always", "auto")
 
 
 @register_model("dain")
@@ -73,6 +75,10 @@ class DAIN(nn.Module):
         lambda_spec: float = 0.1
         lambda_sparse: float = 0.01
         lambda_comm: float = 0.001  # per kilobit per sample
+        # a LightGBM agent over the summary features, cross-fitted before training (see dain_parts/tree_agent.py):
+        # always | never | auto (when LightGBM is installed and the train split has >= tree_min_rows rows)
+        tree_agent: str = "never"
+        tree_min_rows: int = 1000
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
         super().__init__()
@@ -84,7 +90,11 @@ class DAIN(nn.Module):
         d, M, C = cfg.hidden, spec.num_modalities, spec.num_outputs
         names = spec.modality_names
         roles = list(cfg.roles) if cfg.roles else default_roles(names)
+        if cfg.tree_agent not in TREE_MODES:
+            raise ValueError(f"dain: tree_agent must be one of {TREE_MODES}, got {cfg.tree_agent!r}")
         self.role_specs: list[AgentRole] = [parse_role(r, names) for r in roles]
+        if cfg.tree_agent != "never":
+            self.role_specs.append(AgentRole("tree", (), "tree:summary"))
         self.roles: list[str] = [SHARED] + [r.text for r in self.role_specs]
         self.agent_names: list[str] = [f"a{i}:{r}" for i, r in enumerate(self.roles)]
         self.num_agents = len(self.roles)  # shared agent included
@@ -99,7 +109,11 @@ class DAIN(nn.Module):
         self.shared = Agent(ctx, w, C, cfg.dropout)
         self.controller = MetaController(ctx, w, K + 1, cfg.dropout)
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
-        self.agents = nn.ModuleList([Agent(len(r.modalities) * d, w, C, cfg.dropout) for r in self.role_specs])
+        self.agents = nn.ModuleList(
+            [Agent(len(r.modalities) * d if r.kind != "tree" else C, w, C, cfg.dropout) for r in self.role_specs]
+        )
+        self.tree = TreeAgent(spec) if cfg.tree_agent != "never" else None
+        self._tree_logits: torch.Tensor | None = None
         self.comm = nn.ModuleList([CommRound(w, cfg.msg_dim, cfg.msg_bits) for _ in range(cfg.comm_rounds)])
         read = torch.zeros(K, M)
         for k, r in enumerate(self.role_specs):
@@ -131,10 +145,34 @@ class DAIN(nn.Module):
         from dain.flops import count_flops
 
         if dense:
-            return count_flops(self, batch, lambda b: self._run(b, self.num_agents - 1, "dense", self.cfg.dispatch))
-        return count_flops(self, batch, lambda b: self._run(b, None, self.gating, self.cfg.dispatch))
+            run = lambda b: self._run(b, self.num_agents - 1, "dense", self.cfg.dispatch)  # noqa: E731
+        else:
+            run = lambda b: self._run(b, None, self.gating, self.cfg.dispatch)  # noqa: E731
+        flops = count_flops(self, batch, run)
+        if self.tree is not None and self.tree.fitted:  # trees are invisible to the FLOP counter: add them
+            was = self.training
+            self.eval()
+            with torch.no_grad():
+                share = float(run(batch).routing["active"][:, -1].float().mean())
+            self.train(was)
+            flops += share * self.tree.flops_per_sample()
+        return flops
 
     # ------------------------------------------------------------------ internals
+    def prepare(self, data, cache_dir=None) -> None:  # noqa: ANN001
+        """Before training: cross-fit the tree agent (when there is one and ``tree_agent`` says so)."""
+        if self.tree is None:
+            return
+        n_train = len(data.splits["train"])
+        if self.cfg.tree_agent == "auto":
+            try:
+                import lightgbm  # noqa: F401
+            except ImportError:
+                return
+            if n_train < self.cfg.tree_min_rows:
+                return
+        self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads())
+
     def _relative_costs(self) -> torch.Tensor:
         """Cost of each agent [K+1] as a fraction of running every encoder and routed agent (shared: 0), counted
         once with the FLOP counter on one zero sample."""
@@ -181,7 +219,10 @@ class DAIN(nn.Module):
         return out
 
     def _agent_input(self, k: int, pooled: list[torch.Tensor], rows: torch.Tensor | None) -> torch.Tensor:
-        x = torch.cat([pooled[j] for j in self.role_specs[k].modalities], -1)
+        if self.role_specs[k].kind == "tree":
+            x = self._tree_logits
+        else:
+            x = torch.cat([pooled[j] for j in self.role_specs[k].modalities], -1)
         return x if rows is None else x.index_select(0, rows)
 
     def _run(self, batch: dict, budget: int | None, gating: str, dispatch: str) -> ModelOutput:
@@ -194,6 +235,10 @@ class DAIN(nn.Module):
         z_shared = self.shared(ctx)
         scores = self.controller(ctx)
         routed_avail = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
+        if self.tree is not None:  # the tree agent (last) reads raw summaries: available once fitted
+            fitted = self.tree.fitted
+            routed_avail[:, -1] = mask.any(1) & fitted
+            self._tree_logits = self.tree(batch) if fitted else ctx.new_zeros(B, self.spec.num_outputs)
         available = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=mask.device), routed_avail], 1)
         train_all = self.training and "target" in batch
         if gating == "threshold" and not self.training:

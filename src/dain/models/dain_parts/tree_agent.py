@@ -1,0 +1,160 @@
+"""A heterogeneous agent: gradient-boosted trees (LightGBM) over the per-modality summary features of ``gbm``.
+
+Trees are strong on tabular and summary features where small neural agents are not, so DAIN can route to them per
+sample. The trees are fitted once, before gradient training (``fit``), as a *cross-fit*: the train split is cut into
+``folds`` parts and one booster is fitted per part left out (early stopping on the validation split, as ``gbm``).
+During training each training row gets the prediction of the booster that never saw it (out-of-fold), so the
+controller and the consensus learn how far to trust the trees on new rows rather than on rows they memorised. At
+inference the prediction is the mean of the fold boosters.
+
+The agent's input to the network is its prediction (logits); a small neural trunk/head on top calibrates it and
+gives the messaging state. Cost: one comparison per tree level visited, counted as one FLOP each
+(:meth:`flops_per_sample`); the feature summaries, like the glimpses, are element-wise and count 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from dain.data.spec import DatasetSpec, MultimodalDataset
+from dain.errors import DainError
+from dain.models.gbm import summary_features
+
+
+def _lgb():
+    try:
+        import lightgbm
+    except ImportError as e:
+        raise DainError("dain's tree agent needs LightGBM: pip install 'dain[gbm]' (or set tree_agent=never)") from e
+    return lightgbm
+
+
+class TreeAgent(nn.Module):
+    """Cross-fitted LightGBM boosters; ``forward(batch)`` -> logits ``[B, C]`` (out-of-fold on training rows)."""
+
+    def __init__(self, spec: DatasetSpec, folds: int = 3, learning_rate: float = 0.05, num_leaves: int = 31) -> None:
+        super().__init__()
+        self.spec, self.folds = spec, folds
+        self.learning_rate, self.num_leaves = learning_rate, num_leaves
+        self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
+        self._boosters: list | None = None
+        self._oof: dict[int, np.ndarray] = {}  # training row index -> out-of-fold logits (training only)
+        self._path_len: float | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.model_bytes.numel() > 0
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: MultimodalDataset, seed: int = 0, threads: int = 1) -> dict[str, float]:
+        """Cross-fit the boosters on the train split (early stopping on val) and keep out-of-fold train logits."""
+        lgb = _lgb()
+        task = self.spec.task
+        x = summary_features(self.spec, data.inputs, data.mask, data.steps)
+        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
+        tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
+        params = {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "feature_fraction": 0.5,
+            "min_child_samples": 20,
+            "seed": seed,
+            "verbose": -1,
+            "num_threads": max(1, threads),
+            "deterministic": True,
+            "force_col_wise": True,
+        }
+        if task == "binary":
+            params.update(objective="binary", metric="binary_logloss")
+        elif task == "multiclass":
+            params.update(objective="multiclass", num_class=self.spec.num_outputs, metric="multi_logloss")
+        elif task == "regression":
+            params.update(objective="regression", metric="l2")
+        else:
+            raise DainError("dain's tree agent supports binary, multiclass and regression tasks")
+        rng = np.random.default_rng(seed)
+        fold_of = rng.permutation(len(tr)) % self.folds
+        texts, oof = [], {}
+        for f in range(self.folds):
+            fit_rows, held = tr[fold_of != f], tr[fold_of == f]
+            booster = lgb.train(
+                params,
+                lgb.Dataset(x[fit_rows], y[fit_rows]),
+                num_boost_round=2000,
+                valid_sets=[lgb.Dataset(x[va], y[va])],
+                callbacks=[lgb.early_stopping(50, verbose=False)],
+            )
+            texts.append(booster.model_to_string(num_iteration=booster.best_iteration or None))
+            held_logits = self._to_logits(booster.predict(x[held], num_iteration=booster.best_iteration or None))
+            oof.update({int(r): held_logits[i] for i, r in enumerate(held)})
+        blob = "\n<<<fold>>>\n".join(texts).encode()
+        self.model_bytes = torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
+        self._boosters, self._oof, self._path_len = None, oof, None
+        return {"trees": float(sum(t.count("Tree=") for t in texts))}
+
+    def _to_logits(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        if self.spec.task == "binary":
+            p = np.clip(p, 1e-7, 1 - 1e-7)
+            return np.log(p / (1 - p)).reshape(-1, 1)
+        if self.spec.task == "multiclass":
+            return np.log(np.clip(p, 1e-9, 1.0))
+        return p.reshape(-1, 1)
+
+    def _get_boosters(self) -> list:
+        if self._boosters is None:
+            if not self.fitted:
+                raise DainError("dain's tree agent is not fitted (it is fitted by `dain fit` before training)")
+            lgb = _lgb()
+            texts = bytes(self.model_bytes.cpu().numpy()).decode().split("\n<<<fold>>>\n")
+            self._boosters = [lgb.Booster(model_str=t) for t in texts]
+        return self._boosters
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        key = prefix + "model_bytes"
+        if key in state_dict:
+            self.model_bytes = torch.zeros_like(state_dict[key])
+            self._boosters, self._path_len = None, None
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # ------------------------------------------------------------------ inference
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Logits [B, C]: out-of-fold predictions for training rows while training, else the boosters' mean."""
+        B = batch["mask"].shape[0]
+        index = batch.get("index")
+        device = batch["mask"].device
+        if self.training and index is not None and self._oof:
+            idx = index.cpu().numpy().tolist()
+            if all(i in self._oof for i in idx):
+                return torch.as_tensor(np.stack([self._oof[i] for i in idx]), dtype=torch.float32, device=device)
+        inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
+        steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
+        x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
+        boosters = self._get_boosters()
+        logits = np.mean([self._to_logits(b.predict(x)) for b in boosters], axis=0)
+        return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
+
+    def flops_per_sample(self) -> float:
+        """Node comparisons per prediction: the mean depth of the leaves reached, weighted by their training counts,
+        summed over every tree of every fold booster (plus one add per tree)."""
+        if self._path_len is None:
+            total = 0.0
+            for b in self._get_boosters():
+                for tree in b.dump_model()["tree_info"]:
+                    total += _mean_depth(tree["tree_structure"]) + 1.0
+            self._path_len = total
+        return self._path_len
+
+
+def _mean_depth(node: dict, depth: int = 0) -> float:
+    """Count-weighted mean depth of the leaves under ``node`` (the comparisons a prediction makes in this tree)."""
+    if "leaf_index" in node or "leaf_value" in node and "left_child" not in node:
+        return float(depth)
+    left, right = node["left_child"], node["right_child"]
+    nl = float(left.get("leaf_count", left.get("internal_count", 1)))
+    nr = float(right.get("leaf_count", right.get("internal_count", 1)))
+    tot = max(nl + nr, 1.0)
+    return (nl * _mean_depth(left, depth + 1) + nr * _mean_depth(right, depth + 1)) / tot
