@@ -127,3 +127,28 @@ def test_gbm_fits_and_round_trips_through_state_dict() -> None:
     again = build_model("gbm", data.spec)
     again.load_state_dict(model.state_dict())
     torch.testing.assert_close(again(batch).logits, a)
+
+
+def test_tree_comparisons_hand_checked() -> None:
+    """A stump: one comparison + one add per tree; deeper trees weight each leaf's depth by its training count."""
+    from dain.models.gbm import tree_comparisons
+
+    class Fake:
+        def __init__(self, trees: list[dict]) -> None:
+            self.trees = trees
+
+        def dump_model(self) -> dict:
+            return {"tree_info": [{"tree_structure": t} for t in self.trees]}
+
+    stump = {"left_child": {"leaf_count": 3}, "right_child": {"leaf_count": 1}}
+    deep = {
+        "left_child": {"leaf_count": 2},
+        "right_child": {
+            "internal_count": 6,
+            "left_child": {"leaf_count": 3},
+            "right_child": {"leaf_count": 3},
+        },
+    }
+    assert tree_comparisons(Fake([stump])) == pytest.approx(2.0)
+    # leaves at depth 1 (2 rows) and depth 2 (6 rows): mean depth (2*1 + 6*2) / 8 = 1.75, plus one add
+    assert tree_comparisons(Fake([stump, deep])) == pytest.approx(2.0 + 2.75)

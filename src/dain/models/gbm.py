@@ -57,6 +57,22 @@ def summary_features(
     return np.concatenate(cols, axis=1)
 
 
+def tree_comparisons(booster) -> float:  # noqa: ANN001
+    """Cost of one prediction of a LightGBM booster: per tree, the count-weighted mean depth of its leaves (node
+    comparisons on the way down) plus one add; summed over trees. Reported as FLOPs beside neural models."""
+
+    def mean_depth(node: dict, depth: int = 0) -> float:
+        if "left_child" not in node:
+            return float(depth)
+        left, right = node["left_child"], node["right_child"]
+        nl = float(left.get("leaf_count", left.get("internal_count", 1)))
+        nr = float(right.get("leaf_count", right.get("internal_count", 1)))
+        tot = max(nl + nr, 1.0)
+        return (nl * mean_depth(left, depth + 1) + nr * mean_depth(right, depth + 1)) / tot
+
+    return float(sum(mean_depth(t["tree_structure"]) + 1.0 for t in booster.dump_model()["tree_info"]))
+
+
 @register_model("gbm")
 class GBMModel(nn.Module):
     """LightGBM on summary features (``pip install 'dain[gbm]'``). Hyper-parameters follow the P12 reference run of
@@ -129,13 +145,17 @@ class GBMModel(nn.Module):
         self._set_booster(booster)
         return {"best_iteration": float(booster.best_iteration)}
 
-    def size_info(self) -> dict[str, int]:
-        """Model size as trees and leaves (reported instead of parameters / FLOPs)."""
+    def size_info(self) -> dict[str, float]:
+        """Model size as trees and leaves, and the comparisons a prediction makes (``flops_per_sample``)."""
         if self.booster_bytes.numel() == 0 and self._booster is None:
             return {}
-        dump = self._get_booster().dump_model()
-        trees = dump["tree_info"]
-        return {"trees": len(trees), "leaves": int(sum(t["num_leaves"] for t in trees))}
+        booster = self._get_booster()
+        trees = booster.dump_model()["tree_info"]
+        return {
+            "trees": len(trees),
+            "leaves": int(sum(t["num_leaves"] for t in trees)),
+            "flops_per_sample": tree_comparisons(booster),
+        }
 
     def _set_booster(self, booster) -> None:
         text = booster.model_to_string(num_iteration=booster.best_iteration or None)

@@ -182,7 +182,7 @@ def efficiency(model: torch.nn.Module, data: MultimodalDataset, stats: dict[str,
     batch = make_batch(data, rows)
     model.eval()
     if getattr(model, "fit_direct_model", False):  # trees: no parameters or FLOPs in the neural sense
-        return {"params": None, "flops_per_sample": None, **getattr(model, "size_info", dict)()}
+        return {"params": None, "flops_per_sample": None, **getattr(model, "size_info", dict)()}  # trees: comparisons
     eff: dict[str, Any] = {"params": int(sum(p.numel() for p in model.parameters()))}
     try:
         from dain.flops import count_flops

@@ -19,7 +19,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
-from dain.models.gbm import summary_features
+from dain.models.gbm import summary_features, tree_comparisons
 
 
 def _lgb():
@@ -141,20 +141,5 @@ class TreeAgent(nn.Module):
         """Node comparisons per prediction: the mean depth of the leaves reached, weighted by their training counts,
         summed over every tree of every fold booster (plus one add per tree)."""
         if self._path_len is None:
-            total = 0.0
-            for b in self._get_boosters():
-                for tree in b.dump_model()["tree_info"]:
-                    total += _mean_depth(tree["tree_structure"]) + 1.0
-            self._path_len = total
+            self._path_len = float(sum(tree_comparisons(b) for b in self._get_boosters()))
         return self._path_len
-
-
-def _mean_depth(node: dict, depth: int = 0) -> float:
-    """Count-weighted mean depth of the leaves under ``node`` (the comparisons a prediction makes in this tree)."""
-    if "leaf_index" in node or "leaf_value" in node and "left_child" not in node:
-        return float(depth)
-    left, right = node["left_child"], node["right_child"]
-    nl = float(left.get("leaf_count", left.get("internal_count", 1)))
-    nr = float(right.get("leaf_count", right.get("internal_count", 1)))
-    tot = max(nl + nr, 1.0)
-    return (nl * _mean_depth(left, depth + 1) + nr * _mean_depth(right, depth + 1)) / tot
