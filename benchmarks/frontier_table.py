@@ -1,0 +1,93 @@
+"""One table per benchmark from several finished ``dain compare`` folders: every run pooled by model, CPU latency of
+all models measured side by side in this one process, DAIN budget curves, and ``frontier.png``.
+
+    python benchmarks/frontier_table.py OUT COMPARE_DIR [COMPARE_DIR ...] [--published-json F ...]
+
+Run folders are found as ``COMPARE_DIR/<model>-s<seed>[-split<k>]/metrics.json`` (``split<k>/`` sub-folders of an
+``--all-splits`` compare included). ``--published-json`` adds rows of an earlier compare.json whose run folders are
+gone (their accuracy as recorded; FLOPs/latency then come from ``--cost-runs``, run folders of the same model and
+settings, e.g. trained for one epoch: cost does not depend on the weights)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dain.config import RunConfig
+from dain.training.compare import aggregate, markdown_table
+from dain.training.frontier import add_frontier
+
+
+def find_runs(folders: list[Path]) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    for f in folders:
+        for mj in sorted(f.glob("**/metrics.json")):
+            r = json.loads(mj.read_text())
+            r["run_dir"] = str(mj.parent)
+            runs.setdefault(r["model"], []).append(r)
+    return runs
+
+
+def refresh_tree_cost(runs: dict[str, list[dict]]) -> None:
+    """Runs of tree models written before trees reported comparisons: fill ``flops_per_sample`` from the booster."""
+    from dain.training.runner import load_run
+
+    for r in runs.get("gbm", []):
+        if r["efficiency"].get("flops_per_sample") is None:
+            _, _, model = load_run(r["run_dir"])
+            r["efficiency"].update(model.size_info())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--published-json", nargs="*", default=[], help="compare.json files of earlier runs")
+    ap.add_argument("--cost-runs", nargs="*", default=[], help="run folders giving FLOPs/latency for those rows")
+    ap.add_argument("--no-curves", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = find_runs([Path(f) for f in args.folders])
+    refresh_tree_cost(runs)
+    first = next(iter(runs.values()))[0]
+    base = RunConfig.from_yaml(Path(first["run_dir"]) / "config.yaml")
+    seeds = sorted({r["seed"] for rs in runs.values() for r in rs})
+    summary = aggregate(base, seeds, runs, {})
+    for m, rs in runs.items():
+        summary["results"][m]["runs"] = [r["run_dir"] for r in rs]
+    # earlier results without run folders: accuracy as recorded, cost from --cost-runs of the same model
+    cost_runs = {json.loads((Path(c) / "metrics.json").read_text())["model"]: c for c in args.cost_runs}
+    for pj in args.published_json:
+        for m, row in json.loads(Path(pj).read_text())["results"].items():
+            if m in summary["results"] or "test" not in row or "×" in m:
+                continue
+            row = dict(row)
+            row["runs"] = [cost_runs[m]] if m in cost_runs else []
+            if m in cost_runs:
+                eff = json.loads((Path(cost_runs[m]) / "metrics.json").read_text())["efficiency"]
+                if eff.get("flops_per_sample") is None and m == "gbm":
+                    from dain.training.runner import load_run
+
+                    eff.update(load_run(cost_runs[m])[2].size_info())
+                row["efficiency"] = {
+                    k: {"mean": v, "std": 0.0, "values": [v]} for k, v in eff.items() if isinstance(v, (int, float))
+                }
+            row["source"] = str(pj)
+            summary["results"][m] = row
+    (out / "compare.md").write_text("")
+    summary["table"] = str(out / "compare.md")
+    add_frontier(summary, out, first["task"], latency=True, curves=not args.no_curves)
+    for row in summary["results"].values():  # budget curves only for runs of this table
+        if "source" in row:
+            row.pop("budget_curve", None)
+    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.md").write_text(markdown_table(summary))
+    print(markdown_table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
