@@ -69,6 +69,22 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
     assert res["summary"]["active_agents_mean"] == pytest.approx(4.0)
 
 
+def test_explain_adaptive_shows_agents_per_sample(dain_run: Path, tmp_path, capsys) -> None:
+    out = tmp_path / "ada"
+    assert main(["explain", "--run", str(dain_run), "--out", str(out), "--adaptive", "0.95", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    dist = s["active_agents_distribution"]
+    assert sum(dist.values()) == pytest.approx(1.0) and all(1 <= int(k) <= 4 for k in dist)
+    assert (out / "routing.npz").exists() and set(s["encoders_run_frequency"]) == {
+        "fou",
+        "fac",
+        "kar",
+        "pix",
+        "zer",
+        "mor",
+    }
+
+
 def test_bench_reports_figures(capsys) -> None:
     assert (
         main(["bench", "--model", "dain", "--data", "mfeat", "--batch-size", "32", "--set", "hidden=32", "--json"]) == 0

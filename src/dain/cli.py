@@ -326,7 +326,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from dain.explain import explain_run
 
     with contextlib.redirect_stdout(sys.stderr):
-        res = explain_run(args.run, args.out)
+        res = explain_run(args.run, args.out, args.budget, args.adaptive)
     _emit(res, args.json, "wrote " + ", ".join(res["files"]))
     return 0
 
@@ -480,6 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="agent activation, collaboration graph, role importance (PNG + HTML)")
     e.add_argument("--run", required=True)
     e.add_argument("--out")
+    e.add_argument("--budget", type=int, help="dain: explain the test split re-run with K routed agents per sample")
+    e.add_argument(
+        "--adaptive", type=float, metavar="CONF", help="dain: explain the test split re-run with the confidence cascade"
+    )
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_explain)
 

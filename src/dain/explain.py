@@ -26,8 +26,16 @@ def _labels(target: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return logits.argmax(-1)
 
 
-def explain_run(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Write explain/*.png, explain/report.html and explain/summary.json for a finished run."""
+def explain_run(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    budget: int | None = None,
+    adaptive: float | None = None,
+) -> dict[str, Any]:
+    """Write explain/*.png, explain/report.html and explain/summary.json for a finished run.
+
+    ``budget`` / ``adaptive`` (agent models): re-evaluate the test split with that test-time routing first (the
+    record is written to the output folder) and explain it instead of the record saved by ``fit``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,6 +47,13 @@ def explain_run(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[
         raise DainError(f"{run} has no routing.npz (is it a finished run directory?)")
     out = Path(out_dir) if out_dir else run / "explain"
     out.mkdir(parents=True, exist_ok=True)
+    if budget is not None or adaptive is not None:
+        from dain.training.runner import apply_budget, evaluate, load_run, save_routing
+
+        _, data, model = load_run(run)
+        apply_budget(model, budget, adaptive)
+        rec_path = out / "routing.npz"
+        save_routing(rec_path, evaluate(model, data, "test", collect_routing=True), model)
     rec = dict(np.load(rec_path, allow_pickle=False))
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
     routing = {k.removeprefix("routing__"): v for k, v in rec.items() if k.startswith("routing__")}
@@ -80,10 +95,24 @@ def explain_run(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[
         counts = act.sum(1)
         ax[1].hist(counts, bins=np.arange(0.5, k + 1.5), rwidth=0.85)
         ax[1].set_xlabel("active agents per sample")
-        ax[1].set_title(f"Active agents per sample (mean {counts.mean():.2f} of {k})")
+        fixed = " — top-k gating fixes the count" if len(np.unique(counts)) == 1 else ""
+        ax[1].set_title(f"Active agents per sample (mean {counts.mean():.2f} of {k}){fixed}", fontsize=9)
         save(fig, "agent_activation", "activation frequency per agent and active agents per sample")
         summary["activation_frequency"] = dict(zip(axis_names(k), act.mean(0).round(4).tolist()))
         summary["active_agents_mean"] = float(counts.mean())
+        summary["active_agents_distribution"] = {
+            str(int(c)): round(float((counts == c).mean()), 4) for c in np.unique(counts)
+        }
+        if "encoders_run" in routing:
+            enc = routing["encoders_run"].astype(float)
+            mods = [str(m) for m in rec.get("modality_names", [])]
+            summary["encoders_run_frequency"] = dict(
+                zip(
+                    mods if len(mods) == enc.shape[1] else [f"#{i}" for i in range(enc.shape[1])],
+                    enc.mean(0).round(4).tolist(),
+                )
+            )
+            summary["encoders_run_mean"] = float(enc.sum(1).mean())
         per_class = np.stack([act[y == c].mean(0) for c in classes])
         fig, ax = plt.subplots(figsize=(max(6, 0.5 * k + 2), max(3, 0.35 * len(classes) + 1.5)))
         im = ax.imshow(per_class, aspect="auto", cmap="viridis", vmin=0, vmax=1)
