@@ -129,6 +129,23 @@ def test_gbm_fits_and_round_trips_through_state_dict() -> None:
     torch.testing.assert_close(again(batch).logits, a)
 
 
+def test_gbm_min_child_samples_sized_from_rows() -> None:
+    """With LightGBM's fixed 20, 40 training rows of 4 classes give a constant prediction (BasicMotions was at
+    chance); the default is sized from the training rows."""
+    pytest.importorskip("lightgbm")
+    from dain.data.spec import make_batch
+    from dain.models.gbm import min_child_samples_for
+
+    assert [min_child_samples_for(n) for n in (10, 40, 160, 320, 9590)] == [2, 2, 10, 20, 20]
+    data = tiny_dataset(n=60)
+    model = build_model("gbm", data.spec, n_estimators=50, early_stopping_rounds=10)
+    model.fit_direct(data)
+    batch = make_batch(data, data.splits["test"])
+    logits = model(batch).logits
+    assert logits.std(0).max() > 0  # not a constant prediction
+    assert (logits.argmax(-1) == batch["target"]).float().mean() > 0.6  # chance is 1/3
+
+
 def test_tree_comparisons_hand_checked() -> None:
     """A stump: one comparison + one add per tree; deeper trees weight each leaf's depth by its training count."""
     from dain.models.gbm import tree_comparisons

@@ -211,11 +211,16 @@ class DAIN(nn.Module):
                 pooled = torch.where(use.view(-1, 1), enc(x, st).pooled, miss)
             else:
                 rows = torch.nonzero(use, as_tuple=False).squeeze(1)
-                pooled = miss.clone()
-                if rows.numel():
+                if rows.numel() == B:  # every row needs it: no gather/scatter
+                    pooled = enc(x, st).pooled.to(miss.dtype)
+                elif rows.numel():
                     p = enc(x.index_select(0, rows), None if st is None else st.index_select(0, rows)).pooled
-                    pooled = pooled.index_copy(0, rows, p.to(pooled.dtype))
-            out.append(pooled + 0.0 * self.encode.missing[j].sum())
+                    pooled = miss.clone().index_copy(0, rows, p.to(miss.dtype))
+                else:
+                    pooled = miss.clone()
+            if self.training:  # every missing embedding takes part in the graph (DDP: no unused parameters)
+                pooled = pooled + 0.0 * self.encode.missing[j].sum()
+            out.append(pooled)
         return out
 
     def _agent_input(self, k: int, pooled: list[torch.Tensor], rows: torch.Tensor | None) -> torch.Tensor:
@@ -485,3 +490,12 @@ class DAINNoSpec(DAIN):
     @dataclass
     class Config(DAIN.Config):
         lambda_spec: float = 0.0
+
+
+@register_model("dain_tree")
+class DAINTree(DAIN):
+    """DAIN with the cross-fitted LightGBM agent over the summary features (tree_agent=always; needs LightGBM)."""
+
+    @dataclass
+    class Config(DAIN.Config):
+        tree_agent: str = "always"

@@ -19,6 +19,12 @@ from dain.errors import DainError
 from dain.models.base import ModelOutput, register_model
 
 
+def min_child_samples_for(n_train: int) -> int:
+    """LightGBM's ``min_child_samples`` sized from the training rows: its usual 20 from 320 rows up, fewer below
+    (never under 2), so that small datasets can still be split."""
+    return int(min(20, max(2, n_train // 16)))
+
+
 def summary_features(
     spec: DatasetSpec,
     inputs: dict[str, np.ndarray],
@@ -88,7 +94,9 @@ class GBMModel(nn.Module):
         subsample: float = 0.8
         colsample_bytree: float = 0.5
         early_stopping_rounds: int = 100
-        min_child_samples: int = 20
+        # 0 = sized from the data: min(20, max(2, n_train // 16)); LightGBM's fixed 20 cannot split at all when a
+        # class has fewer rows than that (BasicMotions: 8 training rows a class -> a constant prediction)
+        min_child_samples: int = 0
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
         super().__init__()
@@ -117,7 +125,7 @@ class GBMModel(nn.Module):
             "bagging_fraction": c.subsample,
             "bagging_freq": 1,
             "feature_fraction": c.colsample_bytree,
-            "min_child_samples": c.min_child_samples,
+            "min_child_samples": c.min_child_samples or min_child_samples_for(len(tr)),
             "seed": seed,
             "verbose": -1,
             "num_threads": max(1, torch.get_num_threads()),

@@ -19,7 +19,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
-from dain.models.gbm import summary_features, tree_comparisons
+from dain.models.gbm import min_child_samples_for, summary_features, tree_comparisons
 
 
 def _lgb():
@@ -60,7 +60,7 @@ class TreeAgent(nn.Module):
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
             "feature_fraction": 0.5,
-            "min_child_samples": 20,
+            "min_child_samples": min_child_samples_for(len(tr) * (self.folds - 1) // self.folds),
             "seed": seed,
             "verbose": -1,
             "num_threads": max(1, threads),
