@@ -25,6 +25,45 @@ def min_child_samples_for(n_train: int) -> int:
     return int(min(20, max(2, n_train // 16)))
 
 
+def lightgbm_params(
+    task: str,
+    num_outputs: int,
+    n_train: int,
+    seed: int,
+    threads: int,
+    learning_rate: float = 0.02,
+    num_leaves: int = 31,
+    subsample: float = 0.8,
+    colsample_bytree: float = 0.5,
+    min_child_samples: int = 0,
+    binary_metric: str = "auc",
+) -> dict:
+    """LightGBM parameters shared by ``gbm`` and DAIN's tree agent (``min_child_samples`` 0: sized from
+    ``n_train``)."""
+    params = {
+        "learning_rate": learning_rate,
+        "num_leaves": num_leaves,
+        "bagging_fraction": subsample,
+        "bagging_freq": 1,
+        "feature_fraction": colsample_bytree,
+        "min_child_samples": min_child_samples or min_child_samples_for(n_train),
+        "seed": seed,
+        "verbose": -1,
+        "num_threads": max(1, threads),
+        "deterministic": True,
+        "force_col_wise": True,
+    }
+    if task == "binary":
+        params.update(objective="binary", metric=binary_metric)
+    elif task == "multiclass":
+        params.update(objective="multiclass", num_class=num_outputs, metric="multi_logloss")
+    elif task == "regression":
+        params.update(objective="regression_l1", metric="l1")
+    else:
+        raise DainError(f"LightGBM models support binary, multiclass and regression tasks, not {task!r}")
+    return params
+
+
 def summary_features(
     spec: DatasetSpec,
     inputs: dict[str, np.ndarray],
@@ -119,27 +158,18 @@ class GBMModel(nn.Module):
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         tr, va = data.splits["train"], data.splits["val"]
         task = self.spec.task
-        params = {
-            "learning_rate": c.learning_rate,
-            "num_leaves": c.num_leaves,
-            "bagging_fraction": c.subsample,
-            "bagging_freq": 1,
-            "feature_fraction": c.colsample_bytree,
-            "min_child_samples": c.min_child_samples or min_child_samples_for(len(tr)),
-            "seed": seed,
-            "verbose": -1,
-            "num_threads": max(1, torch.get_num_threads()),
-            "deterministic": True,
-            "force_col_wise": True,
-        }
-        if task == "binary":
-            params.update(objective="binary", metric="auc")
-        elif task == "multiclass":
-            params.update(objective="multiclass", num_class=self.spec.num_outputs, metric="multi_logloss")
-        elif task == "regression":
-            params.update(objective="regression_l1", metric="l1")
-        else:
-            raise DainError("model 'gbm' supports binary, multiclass and regression tasks")
+        params = lightgbm_params(
+            task,
+            self.spec.num_outputs,
+            len(tr),
+            seed,
+            torch.get_num_threads(),
+            c.learning_rate,
+            c.num_leaves,
+            c.subsample,
+            c.colsample_bytree,
+            c.min_child_samples,
+        )
         y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
         dtr = lgb.Dataset(x[tr], y[tr])
         dva = lgb.Dataset(x[va], y[va], reference=dtr)

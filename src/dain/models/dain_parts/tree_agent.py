@@ -19,7 +19,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
-from dain.models.gbm import min_child_samples_for, summary_features, tree_comparisons
+from dain.models.gbm import lightgbm_params, summary_features, tree_comparisons
 
 
 def _lgb():
@@ -33,9 +33,16 @@ def _lgb():
 class TreeAgent(nn.Module):
     """Cross-fitted LightGBM boosters; ``forward(batch)`` -> logits ``[B, C]`` (out-of-fold on training rows)."""
 
-    def __init__(self, spec: DatasetSpec, folds: int = 3, learning_rate: float = 0.05, num_leaves: int = 31) -> None:
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        folds: int = 3,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        early_stopping: int = 50,
+    ) -> None:
         super().__init__()
-        self.spec, self.folds = spec, folds
+        self.spec, self.folds, self.early_stopping = spec, folds, early_stopping
         self.learning_rate, self.num_leaves = learning_rate, num_leaves
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
         self._boosters: list | None = None
@@ -54,27 +61,19 @@ class TreeAgent(nn.Module):
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
         tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
-        params = {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "bagging_fraction": 0.8,
-            "bagging_freq": 1,
-            "feature_fraction": 0.5,
-            "min_child_samples": min_child_samples_for(len(tr) * (self.folds - 1) // self.folds),
-            "seed": seed,
-            "verbose": -1,
-            "num_threads": max(1, threads),
-            "deterministic": True,
-            "force_col_wise": True,
-        }
-        if task == "binary":
-            params.update(objective="binary", metric="binary_logloss")
-        elif task == "multiclass":
-            params.update(objective="multiclass", num_class=self.spec.num_outputs, metric="multi_logloss")
-        elif task == "regression":
+        n_fit = len(tr) * (self.folds - 1) // self.folds
+        params = lightgbm_params(
+            task,
+            self.spec.num_outputs,
+            n_fit,
+            seed,
+            threads,
+            self.learning_rate,
+            self.num_leaves,
+            binary_metric="binary_logloss",
+        )
+        if task == "regression":  # the agent's logits feed a network trained with the squared error
             params.update(objective="regression", metric="l2")
-        else:
-            raise DainError("dain's tree agent supports binary, multiclass and regression tasks")
         rng = np.random.default_rng(seed)
         fold_of = rng.permutation(len(tr)) % self.folds
         texts, oof = [], {}
@@ -85,7 +84,7 @@ class TreeAgent(nn.Module):
                 lgb.Dataset(x[fit_rows], y[fit_rows]),
                 num_boost_round=2000,
                 valid_sets=[lgb.Dataset(x[va], y[va])],
-                callbacks=[lgb.early_stopping(50, verbose=False)],
+                callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
             )
             texts.append(booster.model_to_string(num_iteration=booster.best_iteration or None))
             held_logits = self._to_logits(booster.predict(x[held], num_iteration=booster.best_iteration or None))
