@@ -169,8 +169,7 @@ def test_losses_documented_keys_finite_nonnegative() -> None:
     m.eval()
     with torch.no_grad():
         out = m(make_batch(VEC))
-    assert set(out.losses) == LOSS_KEYS
-    assert out.losses["agents"] == 0 and out.losses["route"] == 0 and out.losses["spec"] == 0  # training only
+    assert out.losses == {}  # auxiliary losses are training terms: inference computes none
     assert {"active_agents", "comm_bits", "encoders_run"} <= set(out.stats)
     B, K = 12, m.num_agents
     r = out.routing
@@ -368,8 +367,7 @@ def test_sparse_dispatch_equals_dense(spec: DatasetSpec, gating: str) -> None:
             outs[dispatch] = m(make_batch(spec, B=16))
     a, b = outs["gather"], outs["dense"]
     torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
-    for k in LOSS_KEYS:
-        torch.testing.assert_close(a.losses[k], b.losses[k], atol=1e-5, rtol=1e-5)
+    assert a.losses == b.losses == {}
     for k in a.routing:
         torch.testing.assert_close(a.routing[k], b.routing[k], atol=1e-5, rtol=1e-5)
 

@@ -201,25 +201,25 @@ class DAIN(nn.Module):
         mask = batch["mask"].to(torch.bool)
         steps = batch.get("steps", {})
         B = mask.shape[0]
+        use = needed & mask
+        counts = use.sum(0).tolist() if mode != "dense" else [B] * len(self.spec.modalities)  # one host sync
         out = []
         for j, m in enumerate(self.spec.modalities):
-            miss = self.encode.missing[j].expand(B, -1)
-            use = needed[:, j] & mask[:, j]
+            miss = self.encode.missing[j]
             x, st = batch["inputs"][m.name], steps.get(m.name)
             enc = self.encode.encoders[m.name]
             if mode == "dense":
-                pooled = torch.where(use.view(-1, 1), enc(x, st).pooled, miss)
+                pooled = torch.where(use[:, j : j + 1], enc(x, st).pooled, miss)
+            elif counts[j] == B:  # every row needs it: no gather/scatter
+                pooled = enc(x, st).pooled
+            elif counts[j]:
+                rows = torch.nonzero(use[:, j]).squeeze(1)
+                p = enc(x.index_select(0, rows), None if st is None else st.index_select(0, rows)).pooled
+                pooled = miss.to(p.dtype).expand(B, -1).index_copy(0, rows, p)
             else:
-                rows = torch.nonzero(use, as_tuple=False).squeeze(1)
-                if rows.numel() == B:  # every row needs it: no gather/scatter
-                    pooled = enc(x, st).pooled.to(miss.dtype)
-                elif rows.numel():
-                    p = enc(x.index_select(0, rows), None if st is None else st.index_select(0, rows)).pooled
-                    pooled = miss.clone().index_copy(0, rows, p.to(miss.dtype))
-                else:
-                    pooled = miss.clone()
+                pooled = miss.expand(B, -1)
             if self.training:  # every missing embedding takes part in the graph (DDP: no unused parameters)
-                pooled = pooled + 0.0 * self.encode.missing[j].sum()
+                pooled = pooled + 0.0 * miss.sum()
             out.append(pooled)
         return out
 
@@ -271,7 +271,7 @@ class DAIN(nn.Module):
 
             z0 = dispatch_rows(run_agent, sched, B, dispatch, z_shared.shape[1], z_shared)
         logits, wts, att = self._consensus(z0, sched, dispatch)
-        losses = self._losses(batch, sched, all_z, pooled, budget)
+        losses = self._losses(batch, sched, all_z, pooled, budget) if self.training else {}
         return self._output(logits, sched, wts, att, needed & mask, budget, losses)
 
     def _output(
@@ -284,10 +284,8 @@ class DAIN(nn.Module):
         budget: int,
         losses: dict[str, torch.Tensor] | None = None,
     ) -> ModelOutput:
-        """Routing record and statistics of a forward."""
+        """Routing record and statistics of a forward (auxiliary losses are training terms: none in eval)."""
         cfg = self.cfg
-        if losses is None:
-            losses = self._losses({}, sched, None, [], budget)
         bits = count_bits(sched.slot_mask, len(self.comm), cfg.msg_dim, cfg.msg_bits)
         n_active = sched.slot_mask.sum(1)
         sender_recv = att.transpose(1, 2)
@@ -307,7 +305,7 @@ class DAIN(nn.Module):
             "comm_bits": bits.mean(),
             "encoders_run": enc_run.to(torch.float32).sum(1).mean(),
         }
-        return ModelOutput(logits, losses, routing, stats)
+        return ModelOutput(logits, losses or {}, routing, stats)
 
     def _consensus(
         self, z: torch.Tensor, sched: Schedule, mode: str

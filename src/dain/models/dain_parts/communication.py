@@ -22,8 +22,10 @@ def quantise(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Uniform ``bits``-bit quantisation of ``x in [-1, 1]`` (2^bits levels), straight-through gradient."""
     if bits <= 0:
         return x
-    levels = 2**bits - 1
-    q = torch.round((x.clamp(-1, 1) + 1) * (levels / 2)) / (levels / 2) - 1
+    half = (2**bits - 1) / 2
+    q = torch.round((x.clamp(-1, 1) + 1) * half) / half - 1
+    if not (torch.is_grad_enabled() and x.requires_grad):  # inference: no straight-through bookkeeping
+        return q
     return x + (q - x).detach()
 
 
@@ -48,13 +50,13 @@ class CommRound(nn.Module):
 
     def forward(self, z: torch.Tensor, slot_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns the updated states and the attention ``a [B, S_recv, S_send]`` (zero where not allowed)."""
-        S = z.shape[1]
-        h = self.norm(z)
-        msg = quantise(torch.tanh(self.down(h)), self.bits)  # [B, S, r]
-        logits = torch.einsum("bir,bjr->bij", self.query(h), self.key(msg)) / math.sqrt(self.r)
-        eye = torch.eye(S, dtype=torch.bool, device=z.device)
-        allowed = slot_mask.unsqueeze(2) & slot_mask.unsqueeze(1) & ~eye
+        B, S, d = z.shape
+        h = self.norm(z).reshape(B * S, d)  # 2-D linears: one fused matmul each
+        msg = quantise(torch.tanh(self.down(h)), self.bits).view(B, S, self.r)
+        query = self.query(h).view(B, S, self.r)
+        logits = torch.bmm(query, self.key(msg).transpose(1, 2)) / math.sqrt(self.r)  # [B, S_recv, S_send]
+        allowed = slot_mask.unsqueeze(2) & slot_mask.unsqueeze(1) & ~torch.eye(S, dtype=torch.bool, device=z.device)
         logits = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
-        att = torch.softmax(logits, dim=-1) * allowed.to(z.dtype)
-        received = torch.einsum("bij,bjr->bir", att, msg)
+        att = torch.softmax(logits, dim=-1) * allowed
+        received = torch.bmm(att, msg)
         return z + self.up(received), att

@@ -34,10 +34,14 @@ class Schedule:
     num_agents: int  # K+1, the shared agent included
     _groups: tuple[list[torch.Tensor], list[torch.Tensor]] | None = field(default=None, repr=False)
 
+    _active: torch.Tensor | None = field(default=None, repr=False)
+
     @property
     def active(self) -> torch.Tensor:
         """Bool [B, K+1]: agent k is active for sample b."""
-        return self.to_agents(self.slot_mask.to(torch.float32)) > 0
+        if self._active is None:
+            self._active = self.to_agents(self.slot_mask.to(torch.float32)) > 0
+        return self._active
 
     def to_agents(self, x: torch.Tensor) -> torch.Tensor:
         """Scatter a per-slot tensor [B, S, *rest] to per-agent [B, K+1, *rest] (zeros for inactive agents)."""

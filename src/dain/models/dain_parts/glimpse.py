@@ -65,8 +65,11 @@ class Glimpse(nn.Module):
         outs = []
         for j, m in enumerate(self.spec.modalities):
             x = batch["inputs"][m.name]
+            present = mask[:, j : j + 1]
             s = summarise(m, x, steps.get(m.name))
-            s = torch.where(mask[:, j : j + 1], s, torch.zeros_like(s))  # never read a missing modality's values
+            if self.training:  # a missing row's values must not reach the weight gradients (0 * NaN = NaN)
+                s = torch.where(present, s, 0.0)
             g = self.norm[j](self.proj[j](s))
-            outs.append(torch.where(mask[:, j : j + 1], g, self.missing[j].to(g.dtype).expand_as(g)))
+            # a missing row's output is the learned embedding: its values are never read
+            outs.append(torch.where(present, g, self.missing[j].to(g.dtype)))
         return torch.cat(outs, 1)
