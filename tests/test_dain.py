@@ -535,3 +535,55 @@ def test_tree_agent_auto_needs_enough_rows() -> None:
     assert not m.tree.fitted  # too few training rows: the agent stays unavailable
     with pytest.raises(ValueError):
         build_model("dain", data.spec, tree_agent="on")
+
+
+# ------------------------------------------------------------------------------------------- calibrated cascade
+def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() -> None:
+    from dain.data.spec import make_batch as data_batch
+    from dain.training.adaptive import calibrate_inference
+    from dain.training.runner import evaluate
+    from tests.conftest import tiny_dataset
+
+    grid = (0.6, 0.9, 0.99)
+    torch.manual_seed(0)
+    data = tiny_dataset(n=150)
+    m = build_model("dain", data.spec, hidden=16, active_agents=2).eval()
+    assert m.gating == "topk" and m.budget == 2
+    with torch.no_grad():  # a confident shared agent on some rows: the cascade can stop early there
+        m.shared.head[-1].weight.mul_(40.0)
+    full = float(evaluate(m, data, "val").metrics["acc"])
+    rec = calibrate_inference(m, data, "acc", 1.0, grid)  # any accuracy allowed: the cheapest setting wins
+    tried = [(s["budget"], s["threshold"]) for s in rec["settings"]]
+    assert tried == [(0, None), (1, None)] + [(None, c) for c in grid]
+    assert rec["full"]["metric"] == pytest.approx(full)
+    cheapest = min(rec["settings"], key=lambda t: t["flops_per_sample"])
+    assert rec["chosen"] == {"budget": 0, "threshold": None} == {k: cheapest[k] for k in ("budget", "threshold")}
+    assert m.budget == 0 and m.gating == "topk"  # budget 0: the shared agent alone
+    # a tolerance that only the cascade meets: the cheapest cascade threshold within it
+    rec = calibrate_inference(m, data, "acc", 0.0, grid)
+    ok = [s for s in rec["settings"] if s["metric"] >= rec["full"]["metric"]]
+    cheaper = [s for s in ok if s["flops_per_sample"] < rec["full"]["flops_per_sample"]]
+    if cheaper:
+        best = min(cheaper, key=lambda t: t["flops_per_sample"])
+        assert rec["chosen"] == {"budget": best["budget"], "threshold": best["threshold"]}
+    else:
+        assert rec["chosen"] is None and m.budget == 2 and m.gating == "topk"
+    # the setting travels in the state dict: a reloaded model predicts the way it was scored
+    m.set_calibration(None, 0.9)
+    assert m.gating == "threshold" and m.threshold == 0.9 and m.budget == 2
+    again = build_model("dain", data.spec, hidden=16, active_agents=2)
+    again.load_state_dict(m.state_dict())
+    assert again.gating == "threshold" and again.threshold == 0.9 and again.budget == 2
+    test = data_batch(data, data.splits["test"])
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
+    # nothing within tolerance (a negative tolerance excludes even equal metrics): the trained top-k stays
+    rec = calibrate_inference(m, data, "acc", -1.0, grid)
+    assert rec["chosen"] is None and m.gating == "topk" and m.budget == 2
+    # weights saved before calibration existed load as the trained top-k
+    state = {k: v for k, v in m.state_dict().items() if k != "calibration"}
+    old = build_model("dain", data.spec, hidden=16, active_agents=2)
+    old.load_state_dict(state)
+    assert old.gating == "topk" and old.budget == 2
+    with pytest.raises(ValueError):
+        build_model("dain", data.spec, adaptive="sometimes")

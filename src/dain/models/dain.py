@@ -45,6 +45,7 @@ from dain.models.dain_parts.tree_agent import TreeAgent
 
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
+ADAPTIVE_MODES = ("auto", "off")
 
 
 @register_model("dain")
@@ -79,6 +80,11 @@ class DAIN(nn.Module):
         # always | never | auto (when LightGBM is installed and the train split has >= tree_min_rows rows)
         tree_agent: str = "never"
         tree_min_rows: int = 1000
+        # inference after training: "auto" = the cheapest of the lower budgets and the confidence cascade whose
+        # validation metric is within adaptive_tolerance of the trained budget's (chosen by the harness on
+        # validation rows, saved with the weights; the trained top-k when none is); "off" = the trained top-k
+        adaptive: str = "auto"
+        adaptive_tolerance: float = 0.003
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
         super().__init__()
@@ -90,6 +96,8 @@ class DAIN(nn.Module):
         d, M, C = cfg.hidden, spec.num_modalities, spec.num_outputs
         names = spec.modality_names
         roles = list(cfg.roles) if cfg.roles else default_roles(names)
+        if cfg.adaptive not in ADAPTIVE_MODES:
+            raise ValueError(f"dain: adaptive must be one of {ADAPTIVE_MODES}, got {cfg.adaptive!r}")
         if cfg.tree_agent not in TREE_MODES:
             raise ValueError(f"dain: tree_agent must be one of {TREE_MODES}, got {cfg.tree_agent!r}")
         self.role_specs: list[AgentRole] = [parse_role(r, names) for r in roles]
@@ -120,6 +128,10 @@ class DAIN(nn.Module):
             read[k, list(r.modalities)] = 1.0
         self.register_buffer("read_matrix", read, persistent=False)
         self.register_buffer("agent_cost", self._relative_costs(), persistent=False)
+        # the inference setting chosen on validation after training, saved with the weights: [budget (-1 = the
+        # trained one), cascade threshold (0 = none: top-k)]
+        self.register_buffer("calibration", torch.tensor([-1.0, 0.0]))
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._apply_calibration())
 
     # ------------------------------------------------------------------ public API
     def set_budget(self, k: int | None) -> None:
@@ -135,6 +147,28 @@ class DAIN(nn.Module):
             self.gating = gating
         if threshold is not None:
             self.threshold = float(threshold)
+
+    def set_calibration(self, budget: int | None = None, threshold: float | None = None) -> None:
+        """Store the inference setting chosen on validation (``budget``: routed agents per sample, ``None`` = the
+        trained budget; ``threshold``: the cascade's confidence, ``None`` = top-k) and switch to it. No arguments:
+        back to top-k at the trained budget."""
+        self.calibration.copy_(
+            torch.tensor([-1.0 if budget is None else float(budget), 0.0 if threshold is None else float(threshold)])
+        )
+        self._apply_calibration()
+
+    def _apply_calibration(self) -> None:
+        budget, c = int(self.calibration[0]), round(float(self.calibration[1]), 6)  # float32: 0.9 -> 0.90000004
+        self.set_budget(None if budget < 0 else budget)
+        if c > 0:
+            self.set_gating("threshold", c)
+        else:
+            self.set_gating(self.cfg.gating, self.cfg.threshold)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # runs saved before calibration existed have no threshold: they predict with top-k, as they were scored
+        state_dict.setdefault(prefix + "calibration", torch.tensor([-1.0, 0.0]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, batch: dict, budget: int | None = None) -> ModelOutput:
         return self._run(batch, budget, self.gating, self.cfg.dispatch)

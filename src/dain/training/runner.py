@@ -151,6 +151,8 @@ def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: fl
     wake only where the shared agent's confidence is below it)."""
     if not hasattr(model, "set_budget"):
         raise DainError(f"model {type(model).__name__} has no agent budget; --budget/--adaptive apply to dain models")
+    if budget is not None and adaptive is None and hasattr(model, "set_gating"):
+        model.set_gating(model.cfg.gating, model.cfg.threshold)  # exactly k agents: no calibrated cascade
     if budget is not None:
         k_max = int(getattr(model, "num_agents", 1)) - 1
         if not 0 <= int(budget) <= k_max:
@@ -352,6 +354,9 @@ def _finish(
 
     tc = cfg.train
     model = model.cpu().eval()
+    from dain.training.adaptive import calibrate_for_run
+
+    adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
     val = evaluate(model, data, "val")
     test = evaluate(model, data, "test", collect_routing=True)
@@ -367,6 +372,7 @@ def _finish(
         "val": val.metrics,
         "test": test.metrics,
         "efficiency": efficiency(model, data, test.stats),
+        **({"adaptive": adaptive} if adaptive is not None else {}),
         "time": {
             "fit_seconds": round(fit_seconds, 3),
             "epochs": epochs,

@@ -1,0 +1,91 @@
+"""Validation-calibrated inference for agent models: DAIN spends less where validation says it can.
+
+After training, :func:`calibrate_inference` scores the validation split with the trained setting (top-k at the
+trained budget) and with every cheaper candidate: top-k at each lower budget (budget 0 = the always-on shared agent
+alone, no encoder runs) and the confidence cascade at each threshold of a fixed grid (capped at the trained budget).
+It counts the FLOPs each setting spends per sample on validation rows and keeps the cheapest setting whose
+validation metric is within ``tolerance`` of the trained setting's. Only validation rows decide; the test split is
+scored once, afterwards, with the chosen setting. When nothing cheaper is within tolerance, the trained setting
+stays.
+
+The choice is stored in the model (``DAIN.set_calibration``; saved with the weights), so a loaded run predicts the
+way it was scored. ``dain test --budget K`` / ``--adaptive C`` override it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dain.data.spec import MultimodalDataset, make_batch
+
+# confidence thresholds tried (top-class probability; binary: max(p, 1 - p))
+THRESHOLD_GRID = (0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+
+
+def _val_flops(model: torch.nn.Module, data: MultimodalDataset, rows: int = 512) -> float:
+    idx = np.asarray(data.splits["val"][:rows], dtype=np.int64)
+    return float(model.flops_per_sample(make_batch(data, idx)))
+
+
+def _lower_is_better(metric: str) -> bool:
+    return metric in ("mae", "mse", "rmse", "loss")
+
+
+def calibrate_inference(
+    model: torch.nn.Module,
+    data: MultimodalDataset,
+    metric: str,
+    tolerance: float = 0.003,
+    grid: tuple[float, ...] = THRESHOLD_GRID,
+) -> dict[str, Any]:
+    """Choose the inference setting on validation (see the module docstring) and set it on ``model``.
+
+    ``tolerance`` is in the metric's own units (0.003 = 0.3 point of accuracy or AUROC). Returns a record of every
+    setting tried: ``{"chosen": {"budget", "threshold"} or None, "metric", "tolerance", "full", "settings": [...]}``
+    (``budget`` None = the trained budget; ``threshold`` None = top-k)."""
+    from dain.training.runner import evaluate
+
+    model.eval()
+    model.set_calibration()
+    trained = int(model.budget)
+
+    def score(budget: int | None, threshold: float | None) -> dict[str, Any]:
+        model.set_calibration(budget, threshold)
+        m = float(evaluate(model, data, "val").metrics[metric])
+        return {"budget": budget, "threshold": threshold, "metric": m, "flops_per_sample": _val_flops(model, data)}
+
+    full = score(None, None)
+    sign = -1.0 if _lower_is_better(metric) else 1.0
+    settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in grid]
+    best = None
+    for s in settings:
+        s["within_tolerance"] = bool(sign * (s["metric"] - full["metric"]) >= -tolerance)
+        cheaper = s["flops_per_sample"] < (best or full)["flops_per_sample"]
+        if s["within_tolerance"] and cheaper:
+            best = s
+    chosen = None if best is None else {"budget": best["budget"], "threshold": best["threshold"]}
+    model.set_calibration(**(chosen or {}))
+    return {"chosen": chosen, "metric": metric, "tolerance": tolerance, "full": full, "settings": settings}
+
+
+def calibrate_for_run(model: torch.nn.Module, data: MultimodalDataset, metric: str) -> dict[str, Any] | None:
+    """The harness's step after training: calibrate an agent model whose config asks for it (``adaptive: auto``)
+    and, for transparency, score the *trained* setting on test too (reported beside, never used to choose).
+    Returns the calibration record, or ``None`` for models without calibration."""
+    from dain.training.metrics import MONITOR
+    from dain.training.runner import efficiency, evaluate
+
+    cfg = getattr(model, "cfg", None)
+    if getattr(cfg, "adaptive", "off") != "auto" or not hasattr(model, "set_calibration"):
+        return None
+    metric = MONITOR[data.spec.task][0] if metric == "select" else metric
+    record = calibrate_inference(model, data, metric, float(cfg.adaptive_tolerance))
+    chosen = record["chosen"]
+    model.set_calibration()
+    trained = evaluate(model, data, "test")
+    record["trained_setting_test"] = trained.metrics
+    record["trained_setting_flops_per_sample"] = efficiency(model, data, trained.stats).get("flops_per_sample")
+    model.set_calibration(**(chosen or {}))
+    return record
