@@ -40,6 +40,25 @@ def refresh_tree_cost(runs: dict[str, list[dict]]) -> None:
             r["efficiency"].update(model.size_info())
 
 
+def add_trained_setting_rows(summary: dict, runs: dict[str, list[dict]]) -> None:
+    """For DAIN models whose inference setting was calibrated on validation, a row ``<model> (trained top-k)`` with
+    the test score and FLOPs of the trained setting (recorded by the harness beside the calibrated one)."""
+    from dain.training.compare import _stats
+
+    for m, rs in runs.items():
+        rec = [r.get("adaptive") for r in rs]
+        if not m.startswith("dain") or not all(rec):
+            continue
+        row = {
+            "test": {k: _stats([a["trained_setting_test"][k] for a in rec]) for k in rec[0]["trained_setting_test"]},
+            "efficiency": {"flops_per_sample": _stats([a["trained_setting_flops_per_sample"] for a in rec])},
+            "time": summary["results"][m]["time"],
+            "runs": [],
+            "chosen": [a["chosen"] for a in rec],
+        }
+        summary["results"][f"{m} (trained top-k)"] = row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -58,6 +77,7 @@ def main() -> int:
     summary = aggregate(base, seeds, runs, {})
     for m, rs in runs.items():
         summary["results"][m]["runs"] = [r["run_dir"] for r in rs]
+    add_trained_setting_rows(summary, runs)
     # earlier results without run folders: accuracy as recorded, cost from --cost-runs of the same model
     cost_runs = {json.loads((Path(c) / "metrics.json").read_text())["model"]: c for c in args.cost_runs}
     for pj in args.published_json:

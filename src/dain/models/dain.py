@@ -348,7 +348,7 @@ class DAIN(nn.Module):
         (logits [B, C], consensus weights [B, S], last round's attention [B, S, S])."""
         B, S = sched.slot_mask.shape
         att = z.new_zeros(B, S, S)
-        for rnd in self.comm:
+        for rnd in self.comm if S > 1 else ():  # a single slot has nobody to message: the round is the identity
             z, att = rnd(z, sched.slot_mask)
         heads = [self.shared.head] + [a.head for a in self.agents]
         slot_logits = dispatch_slots(lambda k, x: heads[k](x), z, sched, mode, self.spec.num_outputs)
@@ -394,15 +394,18 @@ class DAIN(nn.Module):
                             pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
                             have[need, m] = True
                     Z[rows, j] = self.agents[a - 1](self._agent_input(a - 1, pooled, rows))
-            sub = Schedule(
-                full.scores[todo],
-                full.probs[todo],
-                full.available[todo],
-                order[todo, : j + 1],
-                ok[todo, : j + 1],
-                K1,
-            )
-            out, wts, att = self._consensus(Z[todo, : j + 1], sub, "gather")
+            if j == 0:  # the shared slot alone: weight 1, nobody to message, so the consensus is its own head
+                out, wts, att = self.shared.head(z_shared), z_shared.new_ones(B, 1), z_shared.new_zeros(B, 1, 1)
+            else:
+                sub = Schedule(
+                    full.scores[todo],
+                    full.probs[todo],
+                    full.available[todo],
+                    order[todo, : j + 1],
+                    ok[todo, : j + 1],
+                    K1,
+                )
+                out, wts, att = self._consensus(Z[todo, : j + 1], sub, "gather")
             last = j == S - 1
             more = ok[todo, j + 1] if not last else torch.zeros_like(todo, dtype=torch.bool)
             stop = (confidence(out.detach(), spec.task) >= self.threshold) | ~more
@@ -494,6 +497,7 @@ class DAINDense(DAIN):
     class Config(DAIN.Config):
         gating: str = "dense"
         lambda_sparse: float = 0.0
+        adaptive: str = "off"  # the ablation runs every agent at inference too
 
 
 @register_model("dain_noroute")

@@ -282,7 +282,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
     head += ["params", "FLOPs/sample", "active agents", "s/epoch"]
     has_lat = any("latency_ms_b256" in row.get("efficiency", {}) for row in res.values())
     if has_lat:
-        head.append("CPU ms/256")
+        head += ["CPU ms/256", "CPU ms/1"]
     ens = any("ensemble_of" in row for row in res.values())
     lines = [
         f"Dataset {summary['dataset']} (protocol {summary.get('protocol', 'default')}), seeds {summary['seeds']}; "
@@ -306,8 +306,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
         )
         cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
         if has_lat:
-            lat = eff.get("latency_ms_b256")
-            cells.append("–" if lat is None else f"{lat:.2f}")
+            for key in ("latency_ms_b256", "latency_ms_b1"):
+                lat = eff.get(key)
+                cells.append("–" if lat is None else f"{lat:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     for m, row in res.items():
         if "error" in row and "test" in row:

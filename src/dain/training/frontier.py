@@ -91,13 +91,14 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
 
 
 def add_frontier(summary: dict[str, Any], out: Path, task: str, latency: bool = True, curves: bool = True) -> Path:
-    """Add ``latency_ms_b256`` to every row and ``budget_curve`` to DAIN rows of ``summary`` (in place) and write
-    ``out/frontier.png``; returns the plot's path."""
+    """Add ``latency_ms_b256`` and ``latency_ms_b1`` to every row and ``budget_curve`` to DAIN rows of ``summary``
+    (in place) and write ``out/frontier.png``; returns the plot's path."""
     rows = {m: r for m, r in summary["results"].items() if "test" in r and r.get("runs")}
     if latency:
-        lat = measure_latency({m: r["runs"][0] for m, r in rows.items() if "ensemble_of" not in r})
-        for m, ms in lat.items():
-            rows[m]["efficiency"]["latency_ms_b256"] = ms
+        first = {m: r["runs"][0] for m, r in rows.items() if "ensemble_of" not in r}
+        for bs in (256, 1):  # throughput-style batches and one request at a time
+            for m, ms in measure_latency(first, batch_size=bs, rounds=7 if bs > 1 else 15).items():
+                rows[m]["efficiency"][f"latency_ms_b{bs}"] = ms
     if curves:
         for m, r in rows.items():
             if m.startswith("dain") and "ensemble_of" not in r and m != "dain_dense":
