@@ -27,6 +27,8 @@ def find_runs(folders: list[Path]) -> dict[str, list[dict]]:
             r = json.loads(mj.read_text())
             r["run_dir"] = str(mj.parent)
             runs.setdefault(r["model"], []).append(r)
+    for rs in runs.values():  # seed 0 of every split first (latency and --curve-runs take the first runs)
+        rs.sort(key=lambda r: (r.get("seed", 0), r["run_dir"]))
     return runs
 
 
@@ -66,6 +68,7 @@ def main() -> int:
     ap.add_argument("--published-json", nargs="*", default=[], help="compare.json files of earlier runs")
     ap.add_argument("--cost-runs", nargs="*", default=[], help="run folders giving FLOPs/latency for those rows")
     ap.add_argument("--no-curves", action="store_true")
+    ap.add_argument("--curve-runs", type=int, default=None, help="runs per DAIN model re-evaluated for its curve")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,7 @@ def main() -> int:
             summary["results"][m] = row
     (out / "compare.md").write_text("")
     summary["table"] = str(out / "compare.md")
-    add_frontier(summary, out, first["task"], latency=True, curves=not args.no_curves)
+    add_frontier(summary, out, first["task"], latency=True, curves=not args.no_curves, curve_runs=args.curve_runs)
     for row in summary["results"].values():  # budget curves only for runs of this table
         if "source" in row:
             row.pop("budget_curve", None)

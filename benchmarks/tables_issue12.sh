@@ -7,6 +7,6 @@ T="python benchmarks/frontier_table.py"
 $T "$R/mfeat_tmc" "$OUT/mfeat_tmc"
 $T "$R/basicmotions" "$OUT/basicmotions"
 $T "$R/avdigits" "$OUT/avdigits"
-$T "$R/p12_raindrop" "$OUT/p12_dain" --cost-runs "$OUT"/p12_cost/* \
+$T "$R/p12_raindrop" "$OUT/p12_dain" --curve-runs 5 --cost-runs "$OUT"/p12_cost/* \
   --published-json benchmarks/results/p12_raindrop_ple.json benchmarks/results/p12_raindrop_ple_b.json \
   benchmarks/results/p12_raindrop_gbm.json

@@ -90,9 +90,17 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
     ]
 
 
-def add_frontier(summary: dict[str, Any], out: Path, task: str, latency: bool = True, curves: bool = True) -> Path:
+def add_frontier(
+    summary: dict[str, Any],
+    out: Path,
+    task: str,
+    latency: bool = True,
+    curves: bool = True,
+    curve_runs: int | None = None,
+) -> Path:
     """Add ``latency_ms_b256`` and ``latency_ms_b1`` to every row and ``budget_curve`` to DAIN rows of ``summary``
-    (in place) and write ``out/frontier.png``; returns the plot's path."""
+    (in place) and write ``out/frontier.png``; returns the plot's path. ``curve_runs``: re-evaluate at most that
+    many runs of each DAIN model for its budget curve (default: all)."""
     rows = {m: r for m, r in summary["results"].items() if "test" in r and r.get("runs")}
     if latency:
         first = {m: r["runs"][0] for m, r in rows.items() if "ensemble_of" not in r}
@@ -102,7 +110,7 @@ def add_frontier(summary: dict[str, Any], out: Path, task: str, latency: bool = 
     if curves:
         for m, r in rows.items():
             if m.startswith("dain") and "ensemble_of" not in r and m != "dain_dense":
-                r["budget_curve"] = budget_curve(r["runs"])
+                r["budget_curve"] = budget_curve(r["runs"][:curve_runs])
     return plot_frontier(summary, out / "frontier.png", primary_metric(task))
 
 
