@@ -340,7 +340,9 @@ def test_interactions_cli_json(capsys) -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["unit"] == "bits" and doc["dataset"] == "synthetic-synergy"
+    assert doc["split"] == "val"  # by default read on rows the estimator was not fitted on
     (row,) = doc["results"]
+    assert row["unique"] == {"x1": row["U1"], "x2": row["U2"]} and row["read_on"].startswith("val (plug-in")
     assert row["modalities"] == ["x1", "x2"] and row["lag"] is None
     assert row["S"] == pytest.approx(1.0, abs=0.01) and row["R"] == pytest.approx(0.0, abs=0.01)
     assert row["R"] + row["U1"] + row["U2"] + row["S"] == pytest.approx(row["total"], abs=1e-6)

@@ -410,7 +410,8 @@ def _occlusion_html(summary: dict[str, Any]) -> list[str]:
         res = occ.get(kind)
         if not res:
             continue
-        head = f"<tr><th>{kind[:-1]} removed</th><th>change</th><th>flipped</th><th>{html.escape(metric)} drop</th>"
+        one = {"agents": "agent", "modalities": "modality"}[kind]
+        head = f"<tr><th>{one} removed</th><th>change</th><th>flipped</th><th>{html.escape(metric)} drop</th>"
         head += "<th>consensus weight</th>" if kind == "agents" and weights else ""
         head += "<th>samples without a prediction</th></tr>"
         rows = []
