@@ -65,7 +65,7 @@ def test_fit_json_stdout_is_pure_json(tmp_path, capsys) -> None:
     assert code == 0
     doc = json.loads(out)  # the whole stdout parses: nothing else was printed there
     assert doc["model"] == "early_fusion"
-    assert "Epoch" in err  # progress went to stderr
+    assert "epoch 1/2  train loss" in err  # progress went to stderr (one line per epoch: not a terminal)
 
 
 def test_test_reproduces_fit_metrics(mfeat_run: Path, capsys) -> None:
