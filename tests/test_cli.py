@@ -65,7 +65,7 @@ def test_fit_json_stdout_is_pure_json(tmp_path, capsys) -> None:
     assert code == 0
     doc = json.loads(out)  # the whole stdout parses: nothing else was printed there
     assert doc["model"] == "early_fusion"
-    assert "Epoch" in err  # progress went to stderr
+    assert "epoch 1/2  train loss" in err  # progress went to stderr (one line per epoch: not a terminal)
 
 
 def test_test_reproduces_fit_metrics(mfeat_run: Path, capsys) -> None:
@@ -218,6 +218,31 @@ def test_datasets_json_lists_known(capsys) -> None:
         assert {"name", "found", "where", "task", "modalities", "n_samples"} <= set(r)
 
 
+def test_datasets_table_fits_80_columns_and_names_the_folder_format(capsys) -> None:
+    code, out, _ = run_cli(["datasets"], capsys)  # capsys: not a terminal, as when piped
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert any(line.startswith("mfeat ") and "fou[76]" in line for line in lines)
+    assert "own data: --data DIR holding modalities/<m>.npy, labels.npy (docs/datasets.md)" in lines
+
+
+def test_compare_table_no_epochs_for_gbm() -> None:
+    from dain.training.compare import _stats, markdown_table
+
+    def row(spe: float, fit: float, epochs: int) -> dict:
+        t = {"seconds_per_epoch": _stats([spe]), "fit_seconds": _stats([fit]), "epochs": _stats([epochs])}
+        return {"test": {"acc": _stats([0.9])}, "efficiency": {}, "time": t}
+
+    summary = {"dataset": "d", "seeds": [0], "results": {"gbm": row(3.5, 3.5, 0), "late_fusion": row(0.25, 5.0, 20)}}
+    table = markdown_table(summary).splitlines()
+    head = next(line for line in table if line.startswith("| model"))
+    assert head.endswith("| s/epoch | fit s |")
+    gbm = next(line for line in table if line.startswith("| gbm"))
+    lf = next(line for line in table if line.startswith("| late_fusion"))
+    assert gbm.endswith("| – | 3.5 |") and lf.endswith("| 0.250 | 5.0 |")
+
+
 def test_basicmotions_transformer_trains(tmp_path, capsys, data_root) -> None:
     code, out, _ = run_cli(
         [
@@ -266,6 +291,10 @@ def test_basicmotions_transformer_trains(tmp_path, capsys, data_root) -> None:
             ["fit", "--data", "mfeat", "--model", "late_fusion", "--option", "protocol=zzz"],
             "no protocol 'zzz'",
         ),
+        # a mistyped folder is not "an unknown dataset": say the folder is missing and where the format is described
+        (["fit", "--data", "./my_dta"], "no dataset folder './my_dta': .*my_dta does not exist.*docs/datasets.md"),
+        (["fit", "--data", "~/no/such/dir"], "no dataset folder '~/no/such/dir': .*does not exist.*modalities/"),
+        (["fit", "--data", "mfet"], "unknown dataset 'mfet'; known datasets: .*mfeat"),
     ],
 )
 def test_bad_inputs_one_line_error(args, pattern, capsys) -> None:
@@ -311,7 +340,9 @@ def test_interactions_cli_json(capsys) -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["unit"] == "bits" and doc["dataset"] == "synthetic-synergy"
+    assert doc["split"] == "val"  # by default read on rows the estimator was not fitted on
     (row,) = doc["results"]
+    assert row["unique"] == {"x1": row["U1"], "x2": row["U2"]} and row["read_on"].startswith("val (plug-in")
     assert row["modalities"] == ["x1", "x2"] and row["lag"] is None
     assert row["S"] == pytest.approx(1.0, abs=0.01) and row["R"] == pytest.approx(0.0, abs=0.01)
     assert row["R"] + row["U1"] + row["U2"] + row["S"] == pytest.approx(row["total"], abs=1e-6)

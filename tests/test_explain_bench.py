@@ -63,10 +63,30 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
     assert main(["explain", "--run", str(dain_run), "--out", str(tmp_path / "ex"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     names = {Path(f).name for f in res["files"]}
-    assert {"agent_activation.png", "collaboration_graph.png", "role_importance.png", "report.html"} <= names
+    assert {
+        "agent_activation.png",
+        "activation_by_class.png",
+        "collaboration_graph.png",
+        "consensus_weights.png",
+        "occlusion.png",
+        "report.html",
+    } <= names
     html = (tmp_path / "ex" / "report.html").read_text()
-    assert "data:image/png;base64" in html and "unique:fou" in json.dumps(res["summary"])
-    assert res["summary"]["active_agents_mean"] == pytest.approx(4.0)
+    s = res["summary"]
+    assert "data:image/png;base64" in html and "unique:fou" in json.dumps(s)
+    assert s["active_agents_mean"] == pytest.approx(4.0)
+    # top-k fixes the count: the report says so and shows how close the choice was instead of a one-bar histogram
+    assert s["active_agents_fixed_by_topk"] and "topk_margin_median" in s
+    assert s["class_names"] == [str(c) for c in range(10)]
+    occ = s["occlusion"]
+    assert set(occ["modalities"]) == {"fou", "fac", "kar", "pix", "zer", "mor"} and len(occ["agents"]) == 9
+    assert all(0.0 <= r["change"] <= 1.0 for r in occ["modalities"].values())
+
+
+def test_explain_without_occlusion_needs_no_model(dain_run: Path, tmp_path, capsys) -> None:
+    assert main(["explain", "--run", str(dain_run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert "occlusion" not in s and "consensus_weight_mean" in s
 
 
 def test_explain_adaptive_shows_agents_per_sample(dain_run: Path, tmp_path, capsys) -> None:

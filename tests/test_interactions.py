@@ -9,7 +9,15 @@ import pytest
 import torch
 
 import dain.datasets.synthetic  # noqa: F401  (registers the synthetic datasets)
-from dain.interactions import PIDResult, estimate_pairs, pid_batch, pid_exact, pid_from_joint, temporal_pid
+from dain.interactions import (
+    RESULT_KEYS,
+    PIDResult,
+    estimate_pairs,
+    pid_batch,
+    pid_exact,
+    pid_from_joint,
+    temporal_pid,
+)
 from dain.interactions.plot import plot_interactions
 from dain.interactions.synthetic import TRUTH, make_pid_data, make_temporal_data
 from dain.registry import DATASETS
@@ -153,10 +161,34 @@ def test_synthetic_dataset_loads(name: str) -> None:
 def test_estimate_pairs_and_plot(tmp_path) -> None:
     d = DATASETS.get("synthetic-mixed")(n_samples=2000)
     out = estimate_pairs(d, progress=False)
-    assert len(out) == 1 and set(out[0]) == {"modalities", "lag", "R", "U1", "U2", "S", "total"}
+    assert len(out) == 1 and set(out[0]) == set(RESULT_KEYS)
+    assert out[0]["unique"] == {"x1": out[0]["U1"], "x2": out[0]["U2"]} and out[0]["read_on"].startswith("train (")
     assert out[0]["lag"] is None and abs(out[0]["R"] - 1) < 0.05 and abs(out[0]["S"] - 1) < 0.05
     t = DATASETS.get("synthetic-temporal")(n_samples=200)
     tout = estimate_pairs(t, lags=[0, 4], estimator="exact", progress=False)
     assert [r["lag"] for r in tout] == [0, 4]
     png = plot_interactions(out + tout, tmp_path / "rus.png")
     assert png.exists() and png.stat().st_size > 1000
+
+
+def test_estimate_pairs_reads_on_rows_the_estimator_was_not_fitted_on() -> None:
+    d = DATASETS.get("synthetic-uniqueness-continuous")(n_samples=2000)
+    (r,) = estimate_pairs(
+        d, estimator="batch", split="val", fit_split="train", progress=False, discrim_epochs=8, align_epochs=3
+    )
+    assert r["read_on"] == f"val ({len(d.splits['val'])} rows; BATCH fitted on train, {len(d.splits['train'])} rows)"
+    assert r["unique"]["x1"] == r["U1"] > 0.7 and r["unique"]["x2"] == r["U2"] < 0.1  # U1 = 1 bit by construction
+
+
+def test_plot_wraps_pairs_and_names_uniqueness(tmp_path) -> None:
+    import matplotlib.image
+
+    mods = ["a", "b", "c", "d"]
+    res = [
+        {"modalities": [x, y], "lag": None, "R": 0.1 * i, "U1": 0.2, "U2": 0.05, "S": 0.3, "total": 1.0}
+        for i, (x, y) in enumerate((x, y) for j, x in enumerate(mods) for y in mods[j + 1 :])
+    ]
+    assert len(res) == 6
+    png = plot_interactions(res, tmp_path / "six.png")
+    h, w = matplotlib.image.imread(png).shape[:2]
+    assert (w, h) == (round(4.2 * 3 * 110), round(3.4 * 2 * 110))  # 3 per row, 2 rows (was one 2772x374 row)

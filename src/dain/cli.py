@@ -96,27 +96,72 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.json:
         _emit({"datasets": rows}, True)
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title="dain datasets")
-    for c in ("name", "found", "task", "modalities", "samples", "where"):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        mods = ", ".join(f"{k}{tuple(v)}" for k, v in r["modalities"].items())
-        t.add_row(
-            r["name"],
-            "yes" if r["found"] else "no",
-            r["task"],
-            mods,
-            str(r["n_samples"] or "?"),
-            r["where"] if r["found"] else f"not found: put the files in $DAIN_DATA/{dataset_info(r['name']).subdir}",
-        )
-    Console().print(t)
+    _print_datasets(rows)
     return 0
 
 
+def _print_datasets(rows: list[dict[str, Any]]) -> None:
+    """The catalogue as a compact table (fits 80 columns, plain box lines that survive a pipe) and where the data is
+    or should go, then how to point dain at a folder of one's own."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from dain.data.registry_api import dataset_info
+
+    t = Table(
+        box=box.SIMPLE_HEAD,
+        title="dain datasets",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    t.add_column("name", no_wrap=True)
+    t.add_column("task", no_wrap=True)
+    t.add_column("n", justify="right", no_wrap=True)
+    t.add_column("modalities [shape]", min_width=19, overflow="fold")
+    t.add_column("data", no_wrap=True)
+    missing, roots = [], []
+    for r in rows:
+        info = dataset_info(r["name"])
+        mods = " ".join(f"{k}[{'x'.join(str(d) for d in v)}]" if v else k for k, v in r["modalities"].items())
+        if info.subdir is None:
+            state = "bundled"  # shipped with dain or generated: no files needed
+        elif r["found"]:
+            state = "found"
+            root = str(Path(r["where"]).parent)
+            if root not in roots:
+                roots.append(root)
+        else:
+            state = "missing"
+            missing.append(f"{r['name']} -> {info.subdir}/")
+        t.add_row(r["name"], r["task"], str(r["n_samples"] or "?"), mods, state)
+    con = Console(soft_wrap=False)
+    con.print(t)
+    con.print("bundled: shipped with dain or generated, no files needed", highlight=False)
+    if roots:
+        con.print("found under: " + ", ".join(roots), highlight=False)
+    if missing:
+        con.print(
+            "missing: put the files in $DAIN_DATA/<folder> or --data-root: " + ", ".join(missing),
+            highlight=False,
+        )
+    con.print("own data: --data DIR holding modalities/<m>.npy, labels.npy (docs/datasets.md)", highlight=False)
+
+
 # ---------------------------------------------------------------------------------------------------------------- fit
+def _progress_mode(args: argparse.Namespace) -> str:
+    """``--quiet``: errors only (warnings silenced too); ``--no-progress``: one line per epoch, never a bar;
+    default: a bar when stderr is a terminal, one line per epoch otherwise."""
+    if getattr(args, "quiet", False):
+        import warnings
+
+        warnings.simplefilter("ignore")
+        return "quiet"
+    return "lines" if getattr(args, "no_progress", False) else "auto"
+
+
 def _config_from_args(args: argparse.Namespace):
     from dain.config import RunConfig
 
@@ -168,9 +213,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from dain.training.runner import fit_run
 
     cfg = _config_from_args(args)
-    _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
+    progress = _progress_mode(args)
+    if progress != "quiet":
+        _log(f"fit {cfg.model.name} on {cfg.data.name} (seed {cfg.train.seed})")
     with contextlib.redirect_stdout(sys.stderr):
-        res = fit_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        res = fit_run(cfg, args.out, resume=args.resume, progress=progress)
     if not res:  # a non-zero DDP rank: rank 0 evaluates and reports
         return 0
     text = "test: " + ", ".join(f"{k}={v:.4f}" for k, v in res["test"].items()) + f"\nrun directory: {res['run_dir']}"
@@ -237,8 +284,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for m in models:
         params[m].update(_kv(args.set))
     splits = list(range(1, 6)) if args.all_splits else [None]
+    log = None if _progress_mode(args) == "quiet" else _log
     with contextlib.redirect_stdout(sys.stderr):
-        summaries = run_compare(cfg, models, seeds, out, args.jobs, params, _log, args.ensemble, splits)
+        summaries = run_compare(cfg, models, seeds, out, args.jobs, params, log, args.ensemble, splits)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
     if not args.no_frontier:
         _frontier(summary, out)
@@ -326,7 +374,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from dain.explain import explain_run
 
     with contextlib.redirect_stdout(sys.stderr):
-        res = explain_run(args.run, args.out, args.budget, args.adaptive)
+        res = explain_run(args.run, args.out, args.budget, args.adaptive, occlusion=not args.no_occlusion)
     _emit(res, args.json, "wrote " + ", ".join(res["files"]))
     return 0
 
@@ -342,36 +390,46 @@ def cmd_interactions(args: argparse.Namespace) -> int:
         unknown = [m for m in mods if m not in data.spec.modality_names]
         if unknown:
             raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
+    # read on a split the estimator's networks were not trained on (they are trained on train), unless told otherwise
+    fit_split = "train" if args.split != "train" else None
     with contextlib.redirect_stdout(sys.stderr):
         results = estimate_pairs(
             data,
             modalities=mods,
             lags=_parse_lags(args.lags),
             estimator=args.estimator,
-            split="train",
+            split=args.split,
+            fit_split=fit_split,
             seed=args.seed,
-            progress=True,
+            progress=sys.stderr.isatty(),
+        )
+    if not results:
+        raise DainError(
+            f"no modality pair of {args.data} has 10 rows with both modalities on the {args.split} split; "
+            "try --split train"
         )
     out = {
         "dataset": args.data,
         "estimator": args.estimator,
         "unit": "bits",
-        "split": "train",
+        "split": args.split,
+        "fit_split": fit_split or args.split,
         "results": results,
     }
     if args.plot:
         from dain.interactions.plot import plot_interactions
 
-        plot_interactions(results, args.plot)
+        plot_interactions(results, args.plot, title=f"{args.data}: interactions read on the {args.split} split")
         out["plot"] = str(args.plot)
-    lines = [f"{'pair':<24}{'lag':>5}{'R':>8}{'U1':>8}{'U2':>8}{'S':>8}{'total':>8}"]
+    lines = [f"{'pair a/b':<24}{'lag':>5}{'R':>8}{'U(a)':>8}{'U(b)':>8}{'S':>8}{'total':>8}"]
     for r in results:
         lag = "-" if r["lag"] is None else str(r["lag"])
         lines.append(
             f"{'/'.join(r['modalities']):<24}{lag:>5}"
             + "".join(f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total"))
         )
-    _emit(out, args.json, "\n".join(lines) + "\n(bits; train split)")
+    read_on = sorted({r["read_on"] for r in results})
+    _emit(out, args.json, "\n".join(lines) + "\n(bits; read on " + "; ".join(read_on or [args.split]) + ")")
     return 0
 
 
@@ -415,7 +473,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
     p.add_argument("--threads", type=int, help="torch CPU threads per run (compare --jobs N: default cores/N)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no live bar: one line per epoch (the default off a terminal)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing on stderr but errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -477,12 +538,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(fn=cmd_compare)
 
-    e = sub.add_parser("explain", help="agent activation, collaboration graph, role importance (PNG + HTML)")
+    e = sub.add_parser(
+        "explain", help="agent activation, collaboration graph, consensus weights, occlusion (PNG + HTML)"
+    )
     e.add_argument("--run", required=True)
     e.add_argument("--out")
     e.add_argument("--budget", type=int, help="dain: explain the test split re-run with K routed agents per sample")
     e.add_argument(
         "--adaptive", type=float, metavar="CONF", help="dain: explain the test split re-run with the confidence cascade"
+    )
+    e.add_argument(
+        "--no-occlusion",
+        action="store_true",
+        help="skip re-running the test split without each modality / agent (needs no data then)",
     )
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_explain)
@@ -496,6 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--lags", help="0..L or a comma list (sequence modalities)")
     i.add_argument("--estimator", default="auto", choices=["auto", "exact", "batch"])
     i.add_argument("--seed", type=int, default=0)
+    i.add_argument(
+        "--split",
+        default="val",
+        choices=["train", "val", "test"],
+        help="rows to read the estimate on (default val; BATCH's networks are trained on train, or on 80%% of train "
+        "with --split train)",
+    )
     i.add_argument("--plot", help="write a PNG of R/U/S per pair and lag")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=cmd_interactions)

@@ -18,12 +18,44 @@ import numpy as np
 from dain.errors import DainError
 
 
-def _labels(target: np.ndarray, logits: np.ndarray) -> np.ndarray:
+def _labels(target: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, str]:
+    """Per-sample class for the by-class plots and what it is: the label, the label above/below the median
+    (regression), or the predicted label (multilabel)."""
     if target.ndim == 1 and np.all(np.mod(target, 1) == 0):
-        return target.astype(int)
+        return target.astype(int), "class"
     if target.ndim == 1:
-        return (target > np.median(target)).astype(int)
-    return logits.argmax(-1)
+        return (target > np.median(target)).astype(int), "target vs median"
+    return logits.argmax(-1), "predicted label"
+
+
+def _class_names(classes: np.ndarray, names: list[str], kind: str) -> list[str]:
+    if kind == "target vs median":
+        return ["≤ median" if c == 0 else "> median" for c in classes]
+    return [names[c] if 0 <= c < len(names) else str(c) for c in classes]
+
+
+def _topk_margin(scores: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Per sample: lowest controller score among the chosen routed agents minus the highest among the available
+    routed agents left out (how close the top-k choice was); NaN where either set is empty."""
+    s, a = scores[:, 1:], active[:, 1:].astype(bool)
+    avail = np.isfinite(s)
+    chosen = np.where(a, s, np.inf).min(1)
+    left = np.where(avail & ~a, s, -np.inf).max(1)
+    ok = np.isfinite(chosen) & np.isfinite(left)
+    return np.where(ok, chosen - np.where(ok, left, 0.0), np.nan)
+
+
+def _load_for_explain(run: Path, need: bool) -> tuple[Any, Any, str | None]:
+    """The run's dataset and model when the data can be read; else (None, None, why)."""
+    from dain.training.runner import load_run
+
+    try:
+        _, data, model = load_run(run)
+        return data, model, None
+    except DainError as e:
+        if need:
+            raise
+        return None, None, str(e)
 
 
 def explain_run(
@@ -31,11 +63,14 @@ def explain_run(
     out_dir: str | Path | None = None,
     budget: int | None = None,
     adaptive: float | None = None,
+    occlusion: bool = True,
 ) -> dict[str, Any]:
     """Write explain/*.png, explain/report.html and explain/summary.json for a finished run.
 
     ``budget`` / ``adaptive`` (agent models): re-evaluate the test split with that test-time routing first (the
-    record is written to the output folder) and explain it instead of the record saved by ``fit``."""
+    record is written to the output folder) and explain it instead of the record saved by ``fit``. ``occlusion``:
+    also measure how much the test predictions change when each modality (and DAIN agent) is removed
+    (:mod:`dain.occlusion`; needs the run's dataset, skipped with a note in the report when it cannot be read)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,35 +82,47 @@ def explain_run(
         raise DainError(f"{run} has no routing.npz (is it a finished run directory?)")
     out = Path(out_dir) if out_dir else run / "explain"
     out.mkdir(parents=True, exist_ok=True)
-    if budget is not None or adaptive is not None:
-        from dain.training.runner import apply_budget, evaluate, load_run, save_routing
-
-        _, data, model = load_run(run)
-        apply_budget(model, budget, adaptive)
-        rec_path = out / "routing.npz"
-        save_routing(rec_path, evaluate(model, data, "test", collect_routing=True), model)
-    rec = dict(np.load(rec_path, allow_pickle=False))
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-    routing = {k.removeprefix("routing__"): v for k, v in rec.items() if k.startswith("routing__")}
-    if not routing:
+    rec = dict(np.load(rec_path, allow_pickle=False))
+    if not any(k.startswith("routing__") for k in rec):
         raise DainError(
             f"model {metrics.get('model', '?')} of {run} records no routing (static fusion models "
             "have nothing to explain; use dain, i2moe, moe_topk, fusemoe, flexmoe or timemoe)"
         )
+    routed = budget is not None or adaptive is not None
+    data = model = None
+    load_error = None
+    if routed or occlusion:
+        data, model, load_error = _load_for_explain(run, need=routed)
+    if routed:
+        from dain.training.runner import apply_budget, evaluate, save_routing
+
+        apply_budget(model, budget, adaptive)
+        rec_path = out / "routing.npz"
+        save_routing(rec_path, evaluate(model, data, "test", collect_routing=True), model)
+        rec = dict(np.load(rec_path, allow_pickle=False))
+    routing = {k.removeprefix("routing__"): v for k, v in rec.items() if k.startswith("routing__")}
     names = [str(n) for n in rec.get("agent_names", [])]
-    y = _labels(rec["target"], rec["logits"])
+    mods = [str(m) for m in rec.get("modality_names", [])]
+    if data is not None:
+        class_names = [str(c) for c in data.spec.class_names]
+    else:
+        class_names = [str(c) for c in rec.get("class_names", [])]
+    y, y_kind = _labels(rec["target"], rec["logits"])
     classes = np.unique(y)
+    cls_ticks = _class_names(classes, class_names, y_kind)
     files: list[str] = []
     summary: dict[str, Any] = {
         "model": metrics.get("model"),
         "dataset": metrics.get("dataset"),
         "n_samples": int(len(y)),
+        "by_class": y_kind,
+        "class_names": cls_ticks,
         "figures": {},
     }
 
     def save(fig, name: str, caption: str) -> None:
         p = out / f"{name}.png"
-        fig.tight_layout()
         fig.savefig(p, dpi=110)
         plt.close(fig)
         files.append(str(p))
@@ -84,28 +131,57 @@ def explain_run(
     def axis_names(k: int) -> list[str]:
         return names if len(names) == k else [f"#{i}" for i in range(k)]
 
+    def agent_ticks(ax, k: int) -> None:
+        ax.set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
+
     if "active" in routing:
         act = routing["active"].astype(float)
         k = act.shape[1]
-        fig, ax = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.3]})
-        ax[0].bar(range(k), act.mean(0))
-        ax[0].set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
-        ax[0].set_ylabel("activation frequency")
-        ax[0].set_title("How often each agent is woken")
         counts = act.sum(1)
-        ax[1].hist(counts, bins=np.arange(0.5, k + 1.5), rwidth=0.85)
-        ax[1].set_xlabel("active agents per sample")
-        fixed = " — top-k gating fixes the count" if len(np.unique(counts)) == 1 else ""
-        ax[1].set_title(f"Active agents per sample (mean {counts.mean():.2f} of {k}){fixed}", fontsize=9)
-        save(fig, "agent_activation", "activation frequency per agent and active agents per sample")
+        fixed = len(np.unique(counts)) == 1
+        has_scores = "scores" in routing and "gates" in routing
+        n_panels = 3 if fixed and has_scores else 2
+        fig, ax = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 4.2), layout="constrained")
+        ax[0].bar(range(k), act.mean(0))
+        agent_ticks(ax[0], k)
+        ax[0].set_ylabel("share of samples")
+        ax[0].set_title("How often each agent is active")
+        if not fixed or not has_scores:
+            ax[1].hist(counts, bins=np.arange(0.5, k + 1.5), rwidth=0.85)
+            ax[1].set_xlabel("active agents per sample")
+            ax[1].set_ylabel("samples")
+            note = f"top-k gating fixes the count at {int(counts[0])}" if fixed else f"mean {counts.mean():.2f}"
+            ax[1].set_title(f"Active agents per sample ({note} of {k})", fontsize=10)
+        else:
+            gates = routing["gates"]
+            ax[1].boxplot([gates[:, i] for i in range(k)], positions=range(k), widths=0.6, showfliers=False)
+            agent_ticks(ax[1], k)
+            ax[1].set_ylabel("controller probability")
+            ax[1].set_title("Controller probability per agent (over samples)", fontsize=10)
+            margin = _topk_margin(routing["scores"], act)
+            ok = np.isfinite(margin)
+            if ok.any():
+                ax[2].hist(margin[ok], bins=30, color="tab:gray")
+                summary["topk_margin_median"] = float(np.median(margin[ok]))
+            ax[2].set_xlabel("score of the last chosen − best left-out routed agent")
+            ax[2].set_ylabel("samples")
+            ax[2].set_title(
+                f"Top-k fixes the count at {int(counts[0])} of {k} agents; how close the choice was", fontsize=10
+            )
+        save(
+            fig,
+            "agent_activation",
+            "share of samples each agent is active for; under top-k (a fixed count) the distribution of the "
+            "controller's probabilities and the top-k margin instead of a one-bar histogram",
+        )
         summary["activation_frequency"] = dict(zip(axis_names(k), act.mean(0).round(4).tolist()))
         summary["active_agents_mean"] = float(counts.mean())
+        summary["active_agents_fixed_by_topk"] = bool(fixed)
         summary["active_agents_distribution"] = {
             str(int(c)): round(float((counts == c).mean()), 4) for c in np.unique(counts)
         }
         if "encoders_run" in routing:
             enc = routing["encoders_run"].astype(float)
-            mods = [str(m) for m in rec.get("modality_names", [])]
             summary["encoders_run_frequency"] = dict(
                 zip(
                     mods if len(mods) == enc.shape[1] else [f"#{i}" for i in range(enc.shape[1])],
@@ -114,47 +190,71 @@ def explain_run(
             )
             summary["encoders_run_mean"] = float(enc.sum(1).mean())
         per_class = np.stack([act[y == c].mean(0) for c in classes])
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * k + 2), max(3, 0.35 * len(classes) + 1.5)))
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * k + 3), max(3, 0.35 * len(classes) + 2)), layout="constrained")
         im = ax.imshow(per_class, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(classes)), [str(c) for c in classes])
-        ax.set_ylabel("class")
-        ax.set_title("Context-dependent roles: activation frequency by class")
+        agent_ticks(ax, k)
+        ax.set_yticks(range(len(classes)), cls_ticks)
+        ax.set_ylabel(y_kind)
+        ax.set_title(f"Share of samples each agent is active for, by {y_kind}")
         fig.colorbar(im, ax=ax)
-        save(fig, "activation_by_class", "which agents each class wakes")
+        save(fig, "activation_by_class", f"which agents the samples of each {y_kind} wake")
     if "messages" in routing:
-        msg = routing["messages"]
-        graph = msg.mean(0)
+        graph = routing["messages"].mean(0)
         k = graph.shape[0]
-        fig, ax = plt.subplots(figsize=(max(5, 0.45 * k + 2), max(4, 0.45 * k + 1.5)))
+        fig, ax = plt.subplots(figsize=(max(5.5, 0.45 * k + 3), max(4.5, 0.45 * k + 2)), layout="constrained")
         im = ax.imshow(graph, cmap="magma")
-        ax.set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
+        agent_ticks(ax, k)
         ax.set_yticks(range(k), axis_names(k), fontsize=8)
         ax.set_xlabel("sender")
         ax.set_ylabel("receiver")
-        ax.set_title("Collaboration graph: mean attention on messages")
-        fig.colorbar(im, ax=ax)
+        fig.suptitle("Collaboration graph: mean attention on messages")
+        fig.colorbar(im, ax=ax, shrink=0.85)
         save(fig, "collaboration_graph", "mean message attention receiver <- sender (last round)")
         flat = [(float(graph[i, j]), axis_names(k)[j], axis_names(k)[i]) for i in range(k) for j in range(k) if i != j]
         summary["strongest_links"] = [
             {"sender": s, "receiver": r, "weight": round(w, 4)} for w, s, r in sorted(flat, reverse=True)[:5]
         ]
     weight_key = next((k for k in ("consensus_weights", "weights") if k in routing), None)
+    weights_mean: dict[str, float] = {}
     if weight_key:
         w = routing[weight_key]
         k = w.shape[1]
+        weights_mean = dict(zip(axis_names(k), w.mean(0).round(4).tolist()))
         per_class = np.stack([w[y == c].mean(0) for c in classes])
-        fig, ax = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+        fig, ax = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [1, 1.4]}, layout="constrained")
         ax[0].bar(range(k), w.mean(0), color="tab:orange")
-        ax[0].set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
-        ax[0].set_title("Role importance: mean weight in the consensus")
+        agent_ticks(ax[0], k)
+        ax[0].set_ylabel("mean weight")
+        ax[0].set_title("Consensus weight per agent (how the votes are mixed)", fontsize=10)
         im = ax[1].imshow(per_class, aspect="auto", cmap="viridis")
-        ax[1].set_xticks(range(k), axis_names(k), rotation=60, ha="right", fontsize=8)
-        ax[1].set_yticks(range(len(classes)), [str(c) for c in classes])
-        ax[1].set_title("Role importance by class")
+        agent_ticks(ax[1], k)
+        ax[1].set_yticks(range(len(classes)), cls_ticks)
+        ax[1].set_ylabel(y_kind)
+        ax[1].set_title(f"Consensus weight by {y_kind}", fontsize=10)
         fig.colorbar(im, ax=ax[1])
-        save(fig, "role_importance", f"mean {weight_key} per agent/expert, overall and by class")
-        summary["role_importance"] = dict(zip(axis_names(k), w.mean(0).round(4).tolist()))
+        save(
+            fig,
+            "consensus_weights",
+            f"mean {weight_key} per agent/expert, overall and by {y_kind}: how the model mixes its agents' votes, "
+            "not how much its prediction depends on each (see occlusion)",
+        )
+        summary["consensus_weight_mean"] = weights_mean
+    if occlusion:
+        if data is None:
+            summary["occlusion"] = {"error": f"not computed: {load_error}"}
+        else:
+            from dain.occlusion import occlusion as measure_occlusion
+
+            occ = measure_occlusion(model, data, "test")
+            summary["occlusion"] = occ
+            fig = _occlusion_figure(plt, occ, weights_mean)
+            save(
+                fig,
+                "occlusion",
+                "how much the test predictions change when each agent / modality is removed (mean per-sample "
+                "change of the predicted probabilities; the bar labels give the drop of the monitored metric), "
+                "beside the mean consensus weight",
+            )
     for key in ("router_probs",):
         if key in routing:
             p = routing[key]
@@ -163,12 +263,11 @@ def explain_run(
                 if p.ndim >= 3
                 else p.mean(0, keepdims=True)
             )
-            fig, ax = plt.subplots(figsize=(6, max(2.5, 0.5 * mat.shape[0] + 1.5)))
+            fig, ax = plt.subplots(figsize=(6, max(2.5, 0.5 * mat.shape[0] + 1.5)), layout="constrained")
             im = ax.imshow(mat, aspect="auto", cmap="viridis")
             ax.set_xticks(range(mat.shape[1]), [f"expert {e}" for e in range(mat.shape[1])])
-            rows = [str(m) for m in rec.get("modality_names", [])]
             ax.set_yticks(
-                range(mat.shape[0]), rows if len(rows) == mat.shape[0] else [f"#{i}" for i in range(mat.shape[0])]
+                range(mat.shape[0]), mods if len(mods) == mat.shape[0] else [f"#{i}" for i in range(mat.shape[0])]
             )
             ax.set_ylabel("modality" if p.ndim >= 3 else "")
             ax.set_title("Mean router probability per expert")
@@ -183,6 +282,66 @@ def explain_run(
     page.write_text(_html(summary, files, metrics))
     files.append(str(page))
     return {"run": str(run), "out": str(out), "files": files, "summary": summary}
+
+
+def _occlusion_figure(plt: Any, occ: dict[str, Any], weights: dict[str, float]):  # noqa: ANN202 (a Figure)
+    """Prediction change when each agent and each modality is removed (one y-scale), and the agents' mean consensus
+    weight in a panel of its own (a different quantity)."""
+    panels: list[tuple[str, dict[str, Any] | dict[str, float]]] = []
+    if occ.get("agents"):
+        panels.append(("agent", occ["agents"]))
+        if weights:
+            panels.append(("weight", weights))
+    panels.append(("modality", occ["modalities"]))
+    widths = [max(4, len(v)) for _, v in panels]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(sum(0.55 * w + 1.8 for w in widths), 4.8),
+        squeeze=False,
+        layout="constrained",
+        gridspec_kw={"width_ratios": widths},
+    )
+    changes = [r["change"] or 0.0 for kind, v in panels if kind != "weight" for r in v.values()]
+    top = max([*changes, 0.01]) * 1.25
+    metric = next(iter(occ["modalities"].values()))["metric"]
+    unit = "" if metric in RAW_METRICS else " points"
+    for ax, (kind, res) in zip(axes[0], panels):
+        labels = list(res)
+        x = np.arange(len(labels))
+        ax.set_xticks(x, labels, rotation=60 if kind != "modality" else 30, ha="right", fontsize=8)
+        if kind == "weight":
+            ax.bar(x, [res[n] for n in labels], 0.7, color="tab:orange")
+            ax.set_title("Mean consensus weight (how votes are mixed)", fontsize=10)
+            ax.set_ylabel("mean weight")
+            continue
+        bars = ax.bar(x, [res[n]["change"] or 0.0 for n in labels], 0.7, color="tab:blue")
+        for b, n in zip(bars, labels):
+            drop = res[n].get("metric_drop")
+            if drop is not None:
+                ax.annotate(
+                    _fmt_drop(metric, drop),
+                    (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.set_ylim(0, top)
+        ax.set_title(f"Change when {'an' if kind == 'agent' else 'a'} {kind} is removed", fontsize=10)
+        ax.set_ylabel("mean per-sample change")
+    fig.suptitle(
+        f"Occlusion on the {occ['split']} split ({occ['rows']} samples): change = {occ['change_measure']}; "
+        f"bar labels: {metric} drop ({unit.strip() or 'metric units'})",
+        fontsize=10,
+    )
+    return fig
+
+
+RAW_METRICS = ("mae", "mse", "corr")
+
+
+def _fmt_drop(metric: str, drop: float) -> str:
+    return f"{drop:+.3f}" if metric in RAW_METRICS else f"{100 * drop:+.1f}"
 
 
 def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) -> str:
@@ -211,6 +370,7 @@ def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) ->
                 f"<p>{html.escape(summary['figures'].get(name, ''))}</p>"
                 f"<img src='data:image/png;base64,{b64}'/>"
             )
+    parts += _occlusion_html(summary)
     if "strongest_links" in summary:
         parts.append(
             "<h2>Strongest collaboration links</h2><table><tr><th>sender</th><th>receiver</th>"
@@ -224,3 +384,47 @@ def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) ->
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _occlusion_html(summary: dict[str, Any]) -> list[str]:
+    """The occlusion numbers as a table, each column saying what it measures."""
+    occ = summary.get("occlusion")
+    if not occ:
+        return []
+    if "error" in occ:
+        return [f"<h2>Occlusion</h2><p>{html.escape(occ['error'])}</p>"]
+    weights = summary.get("consensus_weight_mean", {})
+    metric = next(iter(occ["modalities"].values()))["metric"]
+    unit = "" if metric in RAW_METRICS else " (points)"
+    parts = [
+        "<h2>Occlusion: what the prediction rests on</h2>",
+        f"<p>Each row removes one part and re-runs the model on the {html.escape(occ['split'])} split "
+        f"({occ['rows']} samples). A modality is removed through the model's missing-modality path (mask False, "
+        "values not read); a DAIN agent by setting its controller score to -inf: a routed agent's slot goes to the "
+        "next available agent, the shared agent keeps sending messages but loses its consensus vote. "
+        f"<b>change</b>: mean per-sample {html.escape(occ['change_measure'])}; <b>flipped</b>: share of samples "
+        f"whose predicted class changes; <b>{html.escape(metric)} drop</b>: how much the monitored metric gets worse"
+        f"{unit}. The <b>consensus weight</b> is how the model mixes its agents' votes, a different quantity.</p>",
+    ]
+    for kind in ("agents", "modalities"):
+        res = occ.get(kind)
+        if not res:
+            continue
+        one = {"agents": "agent", "modalities": "modality"}[kind]
+        head = f"<tr><th>{one} removed</th><th>change</th><th>flipped</th><th>{html.escape(metric)} drop</th>"
+        head += "<th>consensus weight</th>" if kind == "agents" and weights else ""
+        head += "<th>samples without a prediction</th></tr>"
+        rows = []
+        for name, r in res.items():
+            cells = [
+                html.escape(name),
+                "–" if r["change"] is None else f"{r['change']:.4f}",
+                "–" if r.get("flipped") is None else f"{100 * r['flipped']:.1f}%",
+                "–" if r.get("metric_drop") is None else _fmt_drop(metric, r["metric_drop"]),
+            ]
+            if kind == "agents" and weights:
+                cells.append(f"{weights.get(name, 0.0):.4f}")
+            cells.append(str(r["rows_without_prediction"]))
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append("<table>" + head + "".join(rows) + "</table>")
+    return parts

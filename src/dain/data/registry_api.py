@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dain.data.spec import MultimodalDataset
-from dain.errors import ConfigError, DainError
+from dain.errors import ConfigError, DainError, DataNotFoundError
 from dain.registry import DATASETS
 
 
@@ -40,6 +41,19 @@ def register_dataset(
     return deco
 
 
+FOLDER_FORMAT_HINT = (
+    "A bring-your-own dataset is a folder holding modalities/<name>.npy (one array per modality, rows = samples) "
+    "and labels.npy or labels.csv; the format is in docs/datasets.md, 'Bring your own data'."
+)
+
+
+def looks_like_path(name: str) -> bool:
+    """A ``--data`` value meant as a folder rather than a registered name: it has a path separator or starts with
+    ``.`` or ``~``."""
+    seps = {"/", "\\"} | {os.sep}
+    return any(c in name for c in seps) or name.startswith((".", "~"))
+
+
 def dataset_info(name: str) -> DatasetInfo:
     return DATASETS.meta(name)["info"]
 
@@ -52,6 +66,10 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **opt
         from dain.datasets.folder import load_folder
 
         return load_folder(Path(name).expanduser(), seed=seed, **options)
+    if name not in DATASETS and looks_like_path(name):
+        where = Path(name).expanduser().absolute()
+        what = "is a file, not a folder" if where.exists() else "does not exist"
+        raise DataNotFoundError(f"no dataset folder {name!r}: {where} {what}. {FOLDER_FORMAT_HINT}")
     fn = DATASETS.get(name)
     params = inspect.signature(fn).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

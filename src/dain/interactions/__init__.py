@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dain.interactions.batch import pid_batch
+from dain.interactions.batch import batch_pid_groups, pid_batch
 from dain.interactions.discretize import discretize, encode_discrete
 from dain.interactions.exact import PIDResult, pid_exact, pid_from_joint
 from dain.interactions.temporal import TemporalPIDResult, temporal_pid
@@ -32,7 +32,7 @@ __all__ = [
     "temporal_pid",
 ]
 
-RESULT_KEYS = ("modalities", "lag", "R", "U1", "U2", "S", "total")
+RESULT_KEYS = ("modalities", "lag", "R", "U1", "U2", "S", "total", "unique", "read_on")
 
 
 def _target_codes(data: Any, rows: np.ndarray) -> np.ndarray:
@@ -71,6 +71,7 @@ def estimate_pairs(
     seed: int = 0,
     progress: bool = True,
     *,
+    fit_split: str | None = None,
     temporal_method: str = "stepwise",
     device: str = "cpu",
     max_exact_dims: int = 3,
@@ -85,7 +86,13 @@ def estimate_pairs(
     step).
     ``estimator="auto"`` uses the exact estimator (discretised) when both inputs have at most
     ``max_exact_dims``
-    features and BATCH otherwise. Returns dicts with keys ``modalities, lag, R, U1, U2, S, total``.
+    features and BATCH otherwise. Returns dicts with keys ``modalities, lag, R, U1, U2, S, total``, ``unique``
+    (U1 and U2 keyed by their modality) and ``read_on`` (which rows the estimate was read on, which it was fitted on).
+
+    ``fit_split`` (BATCH on summaries): train the estimator's networks on that split's rows and read out on
+    ``split``'s, e.g. ``fit_split="train", split="val"``: information the networks found in the training rows counts
+    only as far as it holds on new rows. Default (or equal to ``split``): a held-out 20 % of ``split``'s rows. The
+    exact estimator is a plug-in on ``split``'s rows; lagged results hold out 20 % of ``split``'s rows (BATCH).
     """
     if estimator not in ("auto", "exact", "batch"):
         raise ValueError(f"estimator must be auto, exact or batch, got {estimator!r}")
@@ -96,6 +103,9 @@ def estimate_pairs(
         raise ValueError(f"need at least two modalities, got {names}")
     pairs = list(combinations(names, 2))
     split_rows = np.asarray(data.splits[split], dtype=np.int64)
+    if fit_split == split:
+        fit_split = None
+    fit_rows_all = None if fit_split is None else np.asarray(data.splits[fit_split], dtype=np.int64)
     out: list[dict[str, Any]] = []
     it: Iterable[tuple[str, str]] = pairs
     if progress:
@@ -125,15 +135,26 @@ def estimate_pairs(
                 device=device,
                 **kwargs,
             )
+            read_on = f"{split} (" + ("plug-in on its rows" if est == "exact" else "held-out 20% of its rows") + ")"
         else:
             x1, x2, y = _summary(data, a, rows), _summary(data, b, rows), _target_codes(data, rows)
             est = estimator
             if est == "auto":
                 est = "exact" if max(x1.shape[1], x2.shape[1]) <= max_exact_dims else "batch"
+            batch_kw = {k: v for k, v in kwargs.items() if k != "bins"}
             if est == "exact":
                 r = pid_exact(x1, x2, y, seed=seed, **{k: v for k, v in kwargs.items() if k == "bins"})
+                read_on = f"{split} (plug-in on its {len(rows)} rows)"
+            elif fit_rows_all is not None:
+                fit_rows = fit_rows_all[data.mask[fit_rows_all, ja] & data.mask[fit_rows_all, jb]]
+                both = np.concatenate([fit_rows, rows])
+                x1, x2, y = _summary(data, a, both), _summary(data, b, both), _target_codes(data, both)
+                ev = np.arange(len(fit_rows), len(both))
+                r = batch_pid_groups(x1, x2, y, None, seed=seed, device=device, eval_index=ev, **batch_kw)[0]
+                read_on = f"{split} ({len(rows)} rows; BATCH fitted on {fit_split}, {len(fit_rows)} rows)"
             else:
-                r = pid_batch(x1, x2, y, seed=seed, device=device, **{k: v for k, v in kwargs.items() if k != "bins"})
+                r = pid_batch(x1, x2, y, seed=seed, device=device, **batch_kw)
+                read_on = f"{split} (held-out 20% of its rows; BATCH fitted on the other 80%)"
             res = [r]
         for r in res:
             out.append(
@@ -145,6 +166,8 @@ def estimate_pairs(
                     "U2": r.U2,
                     "S": r.S,
                     "total": r.total,
+                    "unique": {a: r.U1, b: r.U2},
+                    "read_on": read_on,
                 }
             )
     return out

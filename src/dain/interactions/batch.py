@@ -112,8 +112,12 @@ def batch_pid_groups(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    eval_index: np.ndarray | None = None,
 ) -> list[PIDResult]:
-    """BATCH PID per group (``groups`` = int array, default one group); see the module docstring."""
+    """BATCH PID per group (``groups`` = int array, default one group); see the module docstring.
+
+    ``eval_index``: the rows to read out on (e.g. another split's); the networks are trained on every other row.
+    Default: a random ``holdout`` share of the rows."""
     t0 = time.perf_counter()
     x1 = np.asarray(x1, dtype=np.float32).reshape(len(x1), -1)
     x2 = np.asarray(x2, dtype=np.float32).reshape(len(x2), -1)
@@ -127,8 +131,13 @@ def batch_pid_groups(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     perm = rng.permutation(n)
-    n_ho = max(1, int(round(holdout * n)))
-    ho, tr = perm[:n_ho], perm[n_ho:]
+    if eval_index is None:
+        n_ho = max(1, int(round(holdout * n)))
+        ho, tr = perm[:n_ho], perm[n_ho:]
+    else:
+        is_eval = np.zeros(n, dtype=bool)
+        is_eval[np.asarray(eval_index, dtype=np.int64)] = True
+        ho, tr = np.flatnonzero(is_eval), perm[~is_eval[perm]]
 
     def prep(x: np.ndarray) -> torch.Tensor:
         mu, sd = x[tr].mean(0), x[tr].std(0)

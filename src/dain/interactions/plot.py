@@ -13,8 +13,16 @@ def _as_dict(r: Any) -> dict[str, Any]:
     return r if isinstance(r, dict) else r.to_dict()
 
 
-def plot_interactions(results: Sequence[Any], path: str | Path, title: str | None = None) -> Path:
-    """Save R/U1/U2/S as a PNG: one panel per modality pair; lines over lag when lags are present, else bars.
+def _atom_labels(pair: list[str]) -> list[str]:
+    """R, U(first modality), U(second modality), S."""
+    a, b = (pair + ["x1", "x2"])[:2]
+    return ["R", f"U({a})", f"U({b})", "S"]
+
+
+def plot_interactions(results: Sequence[Any], path: str | Path, title: str | None = None, max_cols: int = 3) -> Path:
+    """Save R/U/S as a PNG: one panel per modality pair (``max_cols`` per row, then wrapped), every panel on one
+    y-scale so pairs compare at a glance; lines over lag when lags are present, else bars. Uniqueness is named by
+    its modality, U(a) and U(b).
 
     ``results``: dicts from :func:`dain.interactions.estimate_pairs` or :class:`PIDResult` objects."""
     import matplotlib
@@ -23,30 +31,37 @@ def plot_interactions(results: Sequence[Any], path: str | Path, title: str | Non
     import matplotlib.pyplot as plt
 
     rows = [_as_dict(r) for r in results]
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in rows:
-        key = " / ".join(r.get("modalities", ["x1", "x2"]))
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(tuple(r.get("modalities", ["x1", "x2"])), []).append(r)
     n = max(1, len(groups))
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
-    for ax, (key, rs) in zip(axes[0], groups.items()):
+    cols = min(n, max_cols)
+    nrows = -(-n // cols)
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False, sharey=True, layout="constrained"
+    )
+    top = max([r[a] for r in rows for a in ATOMS] + [0.05]) * 1.1
+    for ax, (pair, rs) in zip(axes.flat, groups.items()):
+        labels = _atom_labels(list(pair))
         lagged = [r for r in rs if r.get("lag") is not None]
         if lagged:
             lagged.sort(key=lambda r: r["lag"])
             lags = [r["lag"] for r in lagged]
-            for a in ATOMS:
-                ax.plot(lags, [r[a] for r in lagged], marker="o", label=a)
+            for a, lab in zip(ATOMS, labels):
+                ax.plot(lags, [r[a] for r in lagged], marker="o", label=lab)
             ax.set_xlabel("lag τ")
-        else:
-            ax.bar(list(ATOMS), [rs[0][a] for a in ATOMS], color=["C0", "C1", "C2", "C3"])
-        ax.set_title(key)
-        ax.set_ylabel("bits")
-        ax.set_ylim(bottom=0)
-        if lagged:
             ax.legend(fontsize=8)
+        else:
+            ax.bar(labels, [rs[0][a] for a in ATOMS], color=["C0", "C1", "C2", "C3"])
+            ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(" / ".join(pair))
+        ax.set_ylim(0, top)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("bits")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -45,7 +45,7 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
             "--out",
             str(run_dir),
             "--json",
-            "--no-progress",
+            "--quiet",
         ],
         capture_output=True,
         text=True,
@@ -142,6 +142,7 @@ def _ensemble_row(m: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "time": {
             "seconds_per_epoch": _stats([sum(r["time"]["seconds_per_epoch"] for r in runs)]),
             "fit_seconds": _stats([sum(r["time"]["fit_seconds"] for r in runs)]),
+            "epochs": _stats([sum(r["time"].get("epochs", 1) for r in runs)]),
         },
         "runs": [r["run_dir"] for r in runs],
         "ensemble_of": m,
@@ -242,6 +243,7 @@ def aggregate(base: RunConfig, seeds: list[int], results: dict[str, list[dict]],
             "time": {
                 "seconds_per_epoch": _stats([r["time"]["seconds_per_epoch"] for r in runs]),
                 "fit_seconds": _stats([r["time"]["fit_seconds"] for r in runs]),
+                "epochs": _stats([r["time"].get("epochs") for r in runs]),
             },
             "runs": [r["run_dir"] for r in runs],
         }
@@ -271,6 +273,14 @@ def _num(x: float | None) -> str:
     return f"{x:.1f}"
 
 
+def _time_cells(t: dict[str, Any]) -> list[str]:
+    """s/epoch and total fit seconds; models trained without epochs (gbm: epochs 0) show "–" for s/epoch."""
+    epochs = (t.get("epochs") or {}).get("mean")
+    spe = (t.get("seconds_per_epoch") or {}).get("mean")
+    fit = (t.get("fit_seconds") or {}).get("mean")
+    return ["–" if spe is None or epochs == 0 else f"{spe:.3f}", "–" if fit is None else f"{fit:.1f}"]
+
+
 def markdown_table(summary: dict[str, Any]) -> str:
     res = summary["results"]
     metrics: list[str] = []
@@ -279,7 +289,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
             if k not in metrics:
                 metrics.append(k)
     head = ["model"] + [f"test {m} (%)" if m not in ("mae", "mse", "corr") else f"test {m}" for m in metrics]
-    head += ["params", "FLOPs/sample", "active agents", "s/epoch"]
+    head += ["params", "FLOPs/sample", "active agents", "s/epoch", "fit s"]
     has_lat = any("latency_ms_b256" in row.get("efficiency", {}) for row in res.values())
     if has_lat:
         head += ["CPU ms/256", "CPU ms/1"]
@@ -304,7 +314,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         cells.append(
             "–" if aa is None else f"{aa:.2f}/{int(eff['num_agents']['mean'])}" if "num_agents" in eff else f"{aa:.2f}"
         )
-        cells.append(f"{row['time']['seconds_per_epoch']['mean']:.3f}")
+        cells += _time_cells(row["time"])
         if has_lat:
             for key in ("latency_ms_b256", "latency_ms_b1"):
                 lat = eff.get(key)

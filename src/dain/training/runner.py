@@ -229,9 +229,12 @@ def _json_default(o: Any) -> Any:
 
 
 def fit_run(
-    cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+    cfg: RunConfig, out_dir: str | Path | None = None, resume: bool = False, progress: bool | str = True
 ) -> dict[str, Any]:
-    """Train, select the best checkpoint on validation, evaluate val/test, write the run directory."""
+    """Train, select the best checkpoint on validation, evaluate val/test, write the run directory.
+
+    ``progress``: ``True``/``"auto"`` (a bar on a terminal, one line per epoch otherwise), ``"bar"``, ``"lines"``,
+    or ``False``/``"quiet"`` (see :mod:`dain.training.progress`)."""
     _quiet_lightning()
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -266,13 +269,14 @@ def _fit(
     model: torch.nn.Module,
     out: Path,
     ckpt: Path | None,
-    progress: bool,
+    progress: bool | str,
 ) -> dict[str, Any]:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     from dain.training.module import FusionModule
+    from dain.training.progress import progress_callbacks, resolve_progress
 
     tc = cfg.train
     task = data.spec.task
@@ -308,8 +312,9 @@ def _fit(
     callbacks: list[Any] = [ckpt_cb]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
-    if progress:
-        callbacks.append(_EpochBar(refresh_rate=max(1, len(train_loader) // 4)))
+    shown = f"val/{MONITOR[task][0]}" if metric == "select" else f"val/{metric}"  # select: the metric, tie-broken
+    progress = resolve_progress(progress)
+    callbacks += progress_callbacks(progress, shown, mode, len(train_loader))
     trainer = L.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
@@ -320,7 +325,7 @@ def _fit(
         gradient_clip_val=tc.grad_clip or None,
         callbacks=callbacks,
         logger=CSVLogger(str(out), name="logs", version=""),
-        enable_progress_bar=progress,
+        enable_progress_bar=progress == "bar",
         enable_model_summary=False,
         deterministic="warn" if tc.deterministic else False,
         num_sanity_val_steps=0,
@@ -350,14 +355,16 @@ def _finish(
     metric: str,
 ) -> dict[str, Any]:
     """Save best weights, evaluate val/test, write routing record and metrics.json (last, atomically)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tc = cfg.train
     model = model.cpu().eval()
     from dain.training.adaptive import calibrate_for_run
 
     adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    # through bytes: safetensors' save_file creates its file 0600; every other output follows the umask (0644)
+    weights = save({k: v.contiguous() for k, v in model.state_dict().items()})
+    atomic_write(out / "model.safetensors", lambda tmp: tmp.write_bytes(weights))
     val = evaluate(model, data, "val")
     test = evaluate(model, data, "test", collect_routing=True)
     save_routing(out / "routing.npz", test, model)
@@ -389,29 +396,6 @@ def _finish(
     return result
 
 
-def _epoch_bar_cls():
-    from lightning.pytorch.callbacks import TQDMProgressBar
-
-    class EpochBar(TQDMProgressBar):
-        """Training bar on stderr; no separate validation bar (validation is short)."""
-
-        def init_train_tqdm(self):
-            bar = super().init_train_tqdm()
-            bar.fp = sys.stderr
-            return bar
-
-        def init_validation_tqdm(self):
-            bar = super().init_validation_tqdm()
-            bar.disable = True
-            return bar
-
-    return EpochBar
-
-
-def _EpochBar(**kw):  # noqa: N802
-    return _epoch_bar_cls()(**kw)
-
-
 def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
     """Per-sample routing record + predictions on a split, for ``dain explain``."""
     arrays: dict[str, Any] = {f"routing__{k}": v for k, v in res.routing.items()}
@@ -421,6 +405,8 @@ def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
     spec = getattr(model, "spec", None)
     if spec is not None:
         arrays["modality_names"] = np.asarray(spec.modality_names)
+        if spec.class_names:
+            arrays["class_names"] = np.asarray([str(c) for c in spec.class_names])
     names = getattr(model, "agent_names", None) or getattr(model, "roles", None)
     if names:
         arrays["agent_names"] = np.asarray([str(n) for n in names])
