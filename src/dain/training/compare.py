@@ -20,6 +20,7 @@ import yaml
 
 from dain.config import RunConfig
 from dain.errors import DainError
+from dain.validation import json_text
 
 EFFICIENCY_COLUMNS = ("params", "flops_per_sample", "active_agents_mean", "comm_bits_per_sample")
 
@@ -180,7 +181,7 @@ def summarize_fits(
                 except DainError as e:
                     row = {"error": str(e)}
                 summary["results"][f"{m}×{len(results[m])}"] = row
-    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.json").write_text(json_text(summary))  # standard JSON: NaN values become null
     (out / "compare.md").write_text(markdown_table(summary))
     summary["table"] = str(out / "compare.md")
     return summary

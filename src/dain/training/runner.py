@@ -13,7 +13,6 @@ Run directory layout::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -34,6 +33,7 @@ from dain.errors import ConfigError, DainError
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
+from dain.validation import check_budget, check_splits, check_train_config, ensure_creatable, json_text, warn
 
 RUNNING_MARKER = "RUNNING"
 FAILED_MARKER = "FAILED"
@@ -63,7 +63,11 @@ def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Modul
     data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
     model_cfg = make_config(cfg.model.name, cfg.model.params)
     cfg.model.params = config_to_dict(model_cfg)
-    model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+    try:
+        model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+    except ValueError as e:  # a model's own check of its options (e.g. dain's gating)
+        msg = str(e).removeprefix(f"{cfg.model.name}: ")
+        raise ConfigError(f"model {cfg.model.name!r}: {msg} (set with --set or model.params)") from e
     return data, model
 
 
@@ -152,11 +156,7 @@ def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: fl
     if not hasattr(model, "set_budget"):
         raise DainError(f"model {type(model).__name__} has no agent budget; --budget/--adaptive apply to dain models")
     if budget is not None:
-        k_max = int(getattr(model, "num_agents", 1)) - 1
-        if not 0 <= int(budget) <= k_max:
-            raise DainError(
-                f"--budget must be between 0 (shared agent only) and {k_max} (every routed agent), got {budget}"
-            )
+        check_budget(model, budget)  # 0..K; above the trained budget: a warning (an extrapolation)
         model.set_budget(int(budget))
     if adaptive is not None:
         if not 0.0 < float(adaptive) <= 1.0:
@@ -214,16 +214,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, default=_json_default)
+    text = json_text(obj, str(path))  # standard JSON: an undefined metric is null (and a warning), never NaN
     atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 def fit_run(
@@ -233,16 +225,21 @@ def fit_run(
     _quiet_lightning()
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
-    out = Path(out_dir) if out_dir else default_run_dir(cfg)
+    out = ensure_creatable(out_dir if out_dir else default_run_dir(cfg), "--out")
     if (out / "metrics.json").exists() and not resume:
         raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
     last_ckpt = out / "checkpoints" / "last.ckpt"
-    if resume and not last_ckpt.exists():
-        raise DainError(f"--resume: no checkpoint at {last_ckpt}")
     if resume and (out / "config.yaml").exists():
         cfg = RunConfig.from_yaml(out / "config.yaml")
+    if resume:
+        resume = _resumable(out, last_ckpt)
+    check_train_config(cfg.train)
     data, model = build_from_config(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    check_splits(data, cfg.data.name)  # before anything is written or trained
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DainError(f"--out {out}: cannot create the run directory ({e.strerror or e})") from e
     (out / "metrics.json").unlink(missing_ok=True)
     (out / RUNNING_MARKER).write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / FAILED_MARKER).unlink(missing_ok=True)
@@ -258,6 +255,27 @@ def fit_run(
     return result
 
 
+def _resumable(out: Path, last_ckpt: Path) -> bool:
+    """Whether ``--resume`` has a checkpoint to continue from; a run killed before its first checkpoint starts over
+    (with a warning), an unreadable checkpoint is an error naming it."""
+    if not last_ckpt.exists():
+        if (out / "metrics.json").exists():
+            raise DainError(f"--resume: {out} is a finished run without checkpoints; nothing to resume")
+        warn(
+            f"--resume: no checkpoint at {last_ckpt} (the run stopped before its first epoch ended); "
+            "training from the first epoch"
+        )
+        return False
+    try:
+        torch.load(last_ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, or not a weights-only checkpoint
+        raise DainError(
+            f"--resume: {last_ckpt} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "delete it to train from the first epoch"
+        ) from e
+    return True
+
+
 def _fit(
     cfg: RunConfig,
     data: MultimodalDataset,
@@ -271,6 +289,7 @@ def _fit(
     from lightning.pytorch.loggers import CSVLogger
 
     from dain.training.module import FusionModule
+    from dain.training.resume import ResumeState
 
     tc = cfg.train
     task = data.spec.task
@@ -301,9 +320,11 @@ def _fit(
         mode=mode,
         save_last=True,
         save_top_k=1,
+        save_on_train_epoch_end=True,  # after validation: the point ResumeState's saved states refer to
         enable_version_counter=False,
     )
-    callbacks: list[Any] = [ckpt_cb]
+    # RNG, shuffle-generator and log-row states in every checkpoint: --resume continues the run exactly
+    callbacks: list[Any] = [ckpt_cb, ResumeState(train_loader, out / "logs" / "metrics.csv")]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
     if progress:
@@ -326,12 +347,12 @@ def _fit(
     )
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     fit_seconds = time.perf_counter() - t0
     epochs = int(trainer.current_epoch)
     best = ckpt_cb.best_model_path
     if best and Path(best).exists():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     if not trainer.is_global_zero:
         return {}
@@ -444,7 +465,13 @@ def load_run(
     if data_root:
         cfg.data.root = data_root
     data, model = build_from_config(cfg)
-    state = load_file(str(run / "model.safetensors"))
+    try:
+        state = load_file(str(run / "model.safetensors"))
+    except Exception as e:  # SafetensorError, OSError: truncated or overwritten file
+        raise DainError(
+            f"{run / 'model.safetensors'}: the weights cannot be read ({e}); the file is corrupt or truncated: "
+            f"restore it or retrain (dain fit --config {run / 'config.yaml'})"
+        ) from e
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
