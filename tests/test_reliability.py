@@ -92,6 +92,22 @@ def _object_npy(d: Path) -> None:
     np.save(d / "modalities" / "a.npy", np.array([{"x": 1}] * 90, dtype=object), allow_pickle=True)
 
 
+def _object_labels(d: Path) -> None:
+    np.save(d / "labels.npy", np.array(["a", 1] * 45, dtype=object), allow_pickle=True)
+
+
+def _sequences(d: Path) -> None:
+    """Two sequence modalities (6 steps) beside the vectors: --lags applies to the sequence pair only."""
+    rng = np.random.default_rng(1)
+    for m in ("s1", "s2"):
+        np.save(d / "modalities" / f"{m}.npy", rng.normal(size=(90, 6, 1)).astype(np.float32))
+
+
+def _garbage_checkpoint(d: Path) -> None:
+    (d.parent / "run" / "checkpoints").mkdir(parents=True)
+    (d.parent / "run" / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+
+
 def _one_class(d: Path) -> None:
     np.save(d / "labels.npy", np.zeros(90, np.int64))
 
@@ -143,6 +159,7 @@ CASES = [
         "error",
         r"labels\.csv",
     ),
+    Case("labels_object_dtype", lambda c: c.fit(c.folder(_object_labels)), "error", r"labels\.npy.*object"),
     Case("mask_npy_zero_bytes", lambda c: c.fit(c.folder(_zero_bytes("mask.npy"))), "error", r"mask\.npy"),
     Case(
         "split_json_malformed", lambda c: c.fit(c.folder(_text("split.json", '{"train": [1,'))), "error", r"split\.json"
@@ -184,6 +201,13 @@ CASES = [
     Case(
         "set_gating_unknown", lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "gating=foo"], "error", r"gating"
     ),
+    Case("set_empty_value", lambda c: [*c.fit("mfeat"), "--set", "hidden="], "error", r"hidden.*integer"),
+    Case(
+        "config_section_not_mapping",
+        lambda c: c.fit_config("data: {name: mfeat}\ntrain: 5\n"),
+        "error",
+        r"section 'train' must be a mapping",
+    ),
     Case("registered_unknown_option", lambda c: [*c.fit("mfeat"), "--option", "foo=1"], "error", r"foo"),
     Case(
         "config_max_epochs_0",
@@ -203,6 +227,7 @@ CASES = [
     Case("lr_negative", lambda c: [*c.fit("mfeat"), "--lr=-1"], "error", r"--lr"),
     Case("patience_negative", lambda c: [*c.fit("mfeat"), "--patience=-1"], "error", r"--patience"),
     Case("threads_negative", lambda c: [*c.fit("mfeat"), "--threads=-1"], "error", r"--threads"),
+    Case("seed_negative", lambda c: [*c.fit("mfeat"), "--seed=-1"], "error", r"--seed"),
     Case("devices_0", lambda c: [*c.fit("mfeat"), "--devices", "0"], "error", r"--devices"),
     Case("out_not_creatable", lambda c: [*c.fit("mfeat"), "--out", str(c.file() / "run")], "error", r"--out"),
     Case(
@@ -211,6 +236,12 @@ CASES = [
         "warning",
         r"--resume.*no checkpoint.*first epoch",
         _finished,
+    ),
+    Case(
+        "resume_unreadable_checkpoint",
+        lambda c: [*c.fit(c.folder(_garbage_checkpoint)), "--resume"],
+        "error",
+        r"--resume.*last\.ckpt cannot be read",
     ),
     # ---------------------------------------------------------------- compare
     Case(
@@ -300,6 +331,12 @@ CASES = [
         r"--lags.*sequence",
     ),
     Case(
+        "lags_some_pairs_not_sequences",
+        lambda c: ["interactions", "--data", c.folder(_sequences), "--estimator", "exact", "--lags", "0..2"],
+        "warning",
+        r"--lags applies to sequence pairs only; pairs with a, b are estimated without lags",
+    ),
+    Case(
         "plot_not_creatable",
         lambda c: [
             "interactions",
@@ -326,6 +363,13 @@ def dain_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reliability") / "dain"
     fit_mfeat(out, "dain", "--seed", "0", "--threads", "1", epochs=1, hidden=16)
     return out
+
+
+def test_budget_zero_is_the_shared_agent_alone(dain_run: Path, capsys) -> None:
+    code, out, err = invoke(["test", "--run", str(dain_run), "--budget", "0", "--json"], capsys)
+    assert code == 0, err[-800:]
+    doc = json.loads(out)
+    assert doc["budget"] == 0 and doc["efficiency"]["active_agents_mean"] == 1.0  # the shared agent only
 
 
 def invoke(argv: list[str], capsys) -> tuple[int, str, str]:
