@@ -186,6 +186,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
+        if len(data.splits[args.split]) == 0:
+            raise ConfigError(f"--split {args.split}: the {args.split} split of {cfg.data.name} is empty")
         if args.budget is not None or args.adaptive is not None:
             apply_budget(model, args.budget, args.adaptive)
         res = evaluate(model, data, args.split)

@@ -319,13 +319,16 @@ def _fit(
         filename="best",
         monitor=f"val/{metric}",
         mode=mode,
-        save_last=True,
         save_top_k=1,
         save_on_train_epoch_end=True,  # after validation: the point ResumeState's saved states refer to
         enable_version_counter=False,
     )
+    # last.ckpt after every epoch (Lightning's save_last skips the epochs that did not improve the best)
+    last_cb = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="last", save_on_train_epoch_end=True, enable_version_counter=False
+    )
     # RNG, shuffle-generator and log-row states in every checkpoint: --resume continues the run exactly
-    callbacks: list[Any] = [ckpt_cb, ResumeState(train_loader, out / "logs" / "metrics.csv")]
+    callbacks: list[Any] = [ckpt_cb, last_cb, ResumeState(train_loader, out / "logs" / "metrics.csv")]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
     if progress:
