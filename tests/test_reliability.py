@@ -197,6 +197,19 @@ CASES = [
         "error",
         r"active_agents.*integer",
     ),
+    Case(
+        "set_active_agents_negative",
+        lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "active_agents=-1"],
+        "error",
+        r"active_agents.*>= 0",
+    ),
+    Case(
+        "set_active_agents_above_k",
+        lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "active_agents=20"],
+        "warning",
+        r"active_agents 20 is above the 8 routed agents.*trains with 8",
+        _finished,
+    ),
     Case("set_roles_not_list", lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "roles=5"], "error", r"roles"),
     Case(
         "set_gating_unknown", lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "gating=foo"], "error", r"gating"

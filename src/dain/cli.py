@@ -258,7 +258,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         summaries = run_compare(cfg, models, seeds, out, args.jobs, params, _log, args.ensemble, splits)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
-    _check_finished(summary, out)
+    _check_finished(summaries, out)
     if not args.no_frontier:
         _frontier(summary, out)
     if args.published:
@@ -271,13 +271,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_finished(summary: dict, out: Path) -> None:
+def _check_finished(summaries: list[dict], out: Path) -> None:
     """A comparison where every run failed is an error (exit 2); one where some failed, a warning."""
     from dain.validation import warn
 
-    rows = summary["results"]
-    failed = {m: r["error"] for m, r in rows.items() if "error" in r}
-    if failed and not any(r.get("runs") for r in rows.values()):
+    rows = [(m, r) for s in summaries for m, r in s["results"].items()]
+    failed: dict[str, str] = {}
+    for m, r in rows:
+        if "error" in r:
+            failed.setdefault(m, r["error"])
+    if failed and not any(r.get("runs") for _, r in rows):
         first = next(iter(failed.items()))
         raise DainError(
             f"every run failed ({', '.join(failed)}); first error: {first[0]}: {first[1]} (table: {out / 'compare.md'})"

@@ -5,7 +5,7 @@
 * :func:`check_train_config`: ranges of the training options (``--max-epochs 0`` trains nothing, ...);
 * :func:`check_splits`: every split non-empty, a classification train split with two classes or more;
 * :func:`parse_lags` / :func:`check_lags`: ``--lags`` syntax and fit to the data;
-* :func:`check_budget`: a test-time agent budget in 0..K;
+* :func:`check_budget` / :func:`check_trained_budget`: agent budgets in 0..K;
 * :func:`ensure_creatable`: an output folder that can be created;
 * :func:`json_text`: standard JSON only (NaN/inf become null, with a warning naming the fields).
 """
@@ -238,6 +238,19 @@ def check_budget(model: Any, budget: int | None, flag: str = "--budget") -> None
             f"{flag} {budget} is above the trained budget {trained} (active_agents): allowed up to K={k_max}, but it "
             "is an extrapolation (the controller never routed that many agents per sample in training)"
         )
+
+
+def check_trained_budget(model: Any, model_cfg: Any) -> None:
+    """``active_agents`` of an agent model: negative is an error; above K routed agents it is capped at K, which
+    the warning says (the model clamps it)."""
+    k = getattr(model_cfg, "active_agents", None)
+    if k is None or not hasattr(model, "num_agents"):
+        return
+    k_max = int(model.num_agents) - 1
+    if k < 0:
+        raise ConfigError(f"model option active_agents (--set active_agents=...) must be >= 0, got {k}")
+    if k > k_max:
+        warn(f"active_agents {k} is above the {k_max} routed agents of this model: it trains with {k_max}")
 
 
 # ------------------------------------------------------------------------------------------------ output paths

@@ -52,7 +52,8 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
         text=True,
     )
     if proc.returncode != 0:
-        msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        silent = f"the fit process exited with code {proc.returncode}, no message"
+        msg = (proc.stderr.strip().splitlines() or [silent])[-1]
         raise DainError(msg)
     return json.loads(proc.stdout)
 

@@ -33,7 +33,15 @@ from dain.errors import ConfigError, DainError
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
-from dain.validation import check_budget, check_splits, check_train_config, ensure_creatable, json_text, warn
+from dain.validation import (
+    check_budget,
+    check_splits,
+    check_train_config,
+    check_trained_budget,
+    ensure_creatable,
+    json_text,
+    warn,
+)
 
 RUNNING_MARKER = "RUNNING"
 FAILED_MARKER = "FAILED"
@@ -69,6 +77,7 @@ def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Modul
     except ValueError as e:  # a model's own check of its options (e.g. dain's gating)
         msg = str(e).removeprefix(f"{cfg.model.name}: ")
         raise ConfigError(f"model {cfg.model.name!r}: {msg} (set with --set or model.params)") from e
+    check_trained_budget(model, model_cfg)
     return data, model
 
 
