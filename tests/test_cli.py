@@ -143,11 +143,14 @@ def test_compare_mean_std(tmp_path, capsys) -> None:
 
 
 def test_compare_failing_model_fails_only_its_row(tmp_path, capsys) -> None:
-    code, out, _ = run_cli(
+    # the config's model (early_fusion) keeps its params, an encoder that cannot read vectors: only its row fails
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {name: mfeat}\nmodel: {name: early_fusion, params: {encoders: {fou: gru}}}\n")
+    code, out, err = run_cli(
         [
             "compare",
-            "--data",
-            "mfeat",
+            "--config",
+            str(cfg),
             "--models",
             "early_fusion,late_fusion",
             "--seeds",
@@ -158,13 +161,16 @@ def test_compare_failing_model_fails_only_its_row(tmp_path, capsys) -> None:
             "--max-epochs",
             "1",
             "--set",
-            "encoders={fou: gru}",
+            "hidden=16",
+            "--no-frontier",
         ],
         capsys,
     )
     assert code == 0
     doc = json.loads(out)
     assert "error" in doc["results"]["early_fusion"] and "gru" in doc["results"]["early_fusion"]["error"]
+    assert "test" in doc["results"]["late_fusion"]
+    assert "warning: some runs failed: early_fusion" in err
 
 
 def test_compare_seed_ensemble_row(tmp_path, capsys) -> None:

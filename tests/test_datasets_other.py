@@ -101,6 +101,7 @@ def test_mimic4_demo_real() -> None:
     assert d.spec.modality_names == ["labs", "medications", "diagnoses"]
 
 
+@pytest.mark.filterwarnings("ignore:.*is a Python pickle")
 def test_mosi_generated(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     obj = {}

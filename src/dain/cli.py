@@ -11,10 +11,11 @@ import contextlib
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-from dain.errors import ConfigError, DainError
+from dain.errors import ConfigError, DainError, DainWarning
 
 
 def _emit(obj: Any, as_json: bool, text: str | None = None) -> None:
@@ -45,12 +46,9 @@ def _kv(items: list[str] | None) -> dict[str, Any]:
 
 
 def _parse_lags(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    if ".." in text:
-        a, b = text.split("..", 1)
-        return list(range(int(a), int(b) + 1))
-    return [int(t) for t in text.split(",") if t.strip()]
+    from dain.validation import parse_lags
+
+    return parse_lags(text)
 
 
 # ----------------------------------------------------------------------------------------------------------- datasets
@@ -203,9 +201,12 @@ def _config_from_args(args: argparse.Namespace):
     if getattr(args, "balanced_batches", False):
         cfg.train.balanced_batches = True
     import dain.models  # noqa: F401
-    from dain.registry import MODELS
+    from dain.models.base import make_config
+    from dain.validation import check_train_config
 
-    MODELS.get(cfg.model.name)  # unknown model -> clear error before any data is read
+    # unknown model, mistyped --set values, out-of-range training flags: a clear error before any data is read
+    make_config(cfg.model.name, cfg.model.params)
+    check_train_config(cfg.train)
     return cfg
 
 
@@ -232,6 +233,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
         cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
+        if len(data.splits[args.split]) == 0:
+            raise ConfigError(f"--split {args.split}: the {args.split} split of {cfg.data.name} is empty")
         if args.budget is not None or args.adaptive is not None:
             apply_budget(model, args.budget, args.adaptive)
         res = evaluate(model, data, args.split)
@@ -267,6 +270,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for m in models:
         MODELS.get(m)
     from dain.config import RunConfig
+    from dain.models.base import make_config
+    from dain.validation import ensure_creatable
+
+    if args.seeds < 1 and args.seed_list is None:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1 (parallel fit processes), got {args.jobs}")
+    try:
+        seed_list = None if args.seed_list is None else [int(s) for s in args.seed_list.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seed-list must be comma-separated integers, got {args.seed_list!r}") from None
+    if seed_list is not None and not seed_list:
+        raise ConfigError("--seed-list names no seed")
 
     # the --config file's model keeps its params in the comparison; --set applies to every model
     from_file = RunConfig.from_yaml(args.config).model if args.config else None
@@ -276,18 +292,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         import os
 
         cfg.train.num_threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    seeds = list(range(args.seeds)) if args.seed_list is None else [int(s) for s in args.seed_list.split(",")]
+    seeds = list(range(args.seeds)) if seed_list is None else seed_list
     out = Path(args.out or f"runs/compare-{Path(cfg.data.name).name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    ensure_creatable(out, "--out")
     params = {m: {} for m in models}
     if from_file is not None and from_file.name in params:
         params[from_file.name] = dict(from_file.params)
     for m in models:
         params[m].update(_kv(args.set))
+        make_config(m, params[m])  # every model's --set values typed before the first fit
     splits = list(range(1, 6)) if args.all_splits else [None]
     log = None if _progress_mode(args) == "quiet" else _log
     with contextlib.redirect_stdout(sys.stderr):
         summaries = run_compare(cfg, models, seeds, out, args.jobs, params, log, args.ensemble, splits)
     summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
+    _check_finished(summaries, out)
     if not args.no_frontier:
         _frontier(summary, out)
     if args.published:
@@ -300,28 +319,50 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_finished(summaries: list[dict], out: Path) -> None:
+    """A comparison where every run failed is an error (exit 2); one where some failed, a warning."""
+    from dain.validation import warn
+
+    rows = [(m, r) for s in summaries for m, r in s["results"].items()]
+    failed: dict[str, str] = {}
+    for m, r in rows:
+        if "error" in r:
+            failed.setdefault(m, r["error"])
+    if failed and not any(r.get("runs") for _, r in rows):
+        first = next(iter(failed.items()))
+        raise DainError(
+            f"every run failed ({', '.join(failed)}); first error: {first[0]}: {first[1]} (table: {out / 'compare.md'})"
+        )
+    if failed:
+        warn(f"some runs failed: {'; '.join(f'{m}: {e}' for m, e in failed.items())} (see {out / 'compare.md'})")
+
+
 def _frontier(summary: dict, out: Path) -> None:
     """Latency side by side, DAIN budget curves and frontier.png; rewrites compare.json / compare.md."""
     from dain.training.compare import markdown_table
     from dain.training.frontier import add_frontier
+    from dain.validation import json_text
 
     finished = [r for r in summary["results"].values() if r.get("runs")]
     if not finished:
         return
     task = json.loads((Path(finished[0]["runs"][0]) / "metrics.json").read_text())["task"]
     _log("measuring latency side by side and DAIN budget curves ...")
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        # the curve sweeps every budget 0..K on purpose: no "above the trained budget" warning per point
+        warnings.filterwarnings("ignore", message="--budget", category=DainWarning)
         summary["frontier_plot"] = str(add_frontier(summary, out, task))
     table = Path(summary["table"])
     head = table.read_text().split("\n", 1)[0]
     body = markdown_table(summary).split("\n", 1)[1]
     table.write_text(head + "\n" + body)
-    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.json").write_text(json_text(summary))
 
 
 def _merge_splits(summaries: list[dict], out: Path) -> dict:
     """Pool runs of several protocol splits: one value per (split, seed); stats over all of them."""
     from dain.training.compare import _stats, markdown_table
+    from dain.validation import json_text
 
     merged = dict(summaries[0])
     merged["splits"] = list(range(1, len(summaries) + 1))
@@ -346,7 +387,7 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
         if "ensemble_of" in rows[0]:
             row["ensemble_of"] = rows[0]["ensemble_of"]
         merged["results"][m] = row
-    (out / "compare.json").write_text(json.dumps(merged, indent=2))
+    (out / "compare.json").write_text(json_text(merged))
     splits = merged["splits"]
     table = markdown_table(merged).replace("seeds", f"splits {splits[0]}..{splits[-1]} x seeds", 1)
     (out / "compare.md").write_text(table.replace("over seeds", "over splits x seeds", 1))
@@ -372,7 +413,10 @@ def _append_published(table: Path, rows: list[dict]) -> None:
 # ------------------------------------------------------------------------------------------- explain / interactions
 def cmd_explain(args: argparse.Namespace) -> int:
     from dain.explain import explain_run
+    from dain.validation import ensure_creatable
 
+    if args.out:
+        ensure_creatable(args.out, "--out")
     with contextlib.redirect_stdout(sys.stderr):
         res = explain_run(args.run, args.out, args.budget, args.adaptive, occlusion=not args.no_occlusion)
     _emit(res, args.json, "wrote " + ", ".join(res["files"]))
@@ -382,21 +426,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_interactions(args: argparse.Namespace) -> int:
     from dain.data.registry_api import load_dataset
     from dain.interactions import estimate_pairs
+    from dain.validation import check_lags, ensure_parent
 
     opts = _kv(args.option)
+    lags = _parse_lags(args.lags)
+    if args.plot:
+        ensure_parent(args.plot, "--plot")
     data = load_dataset(args.data, root=args.data_root, seed=args.seed, **opts)
     mods = [m.strip() for m in args.modalities.split(",")] if args.modalities else None
     if mods:
         unknown = [m for m in mods if m not in data.spec.modality_names]
         if unknown:
             raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
+    check_lags(lags, data, mods)
     # read on a split the estimator's networks were not trained on (they are trained on train), unless told otherwise
     fit_split = "train" if args.split != "train" else None
     with contextlib.redirect_stdout(sys.stderr):
         results = estimate_pairs(
             data,
             modalities=mods,
-            lags=_parse_lags(args.lags),
+            lags=lags,
             estimator=args.estimator,
             split=args.split,
             fit_split=fit_split,
@@ -506,7 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--option", action="append", metavar="KEY=VALUE")
     t.add_argument("--split", default="test", choices=["train", "val", "test"])
     t.add_argument(
-        "--budget", type=int, help="routed agents per sample besides the always-on shared agent (dain models; 0..K)"
+        "--budget",
+        type=int,
+        help="routed agents per sample besides the always-on shared agent (dain models): 0 = the shared agent alone "
+        "... K = every routed agent; above the trained budget (active_agents) is allowed but is an extrapolation",
     )
     t.add_argument(
         "--adaptive",
@@ -588,16 +640,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """dain's own warnings as one ``warning:`` line on stderr; every other warning as Python shows it."""
+    if issubclass(category, DainWarning):
+        print("warning: " + " ".join(str(message).split()), file=sys.stderr, flush=True)
+    else:
+        _PY_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PY_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.fn(args) or 0)
-    except DainError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", DainWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.fn(args) or 0)
+        except DainError as e:
+            print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

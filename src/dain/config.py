@@ -91,26 +91,22 @@ class RunConfig:
         try:
             d = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+            from dain.validation import yaml_problem
+
+            raise ConfigError(f"config file {p} is not valid YAML ({yaml_problem(e)})") from e
         return cls.from_dict(d)
 
 
 def _build(cls: type, d: dict[str, Any], section: str) -> Any:
-    names = {f.name: f for f in dataclasses.fields(cls)}
+    from dain.validation import coerce_fields
+
+    if not isinstance(d, dict):
+        raise ConfigError(f"config section {section!r} must be a mapping of key: value, got {d!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise ConfigError(f"config section {section!r} has unknown key(s) {unknown}; valid keys: {', '.join(names)}")
-    out = {}
-    for k, v in d.items():
-        default = names[k].default
-        if default is not dataclasses.MISSING and default is not None and v is not None:
-            t = type(default)
-            if t in (int, float) and isinstance(v, (int, float)) and not isinstance(v, bool):
-                v = t(v)
-            elif t is bool and not isinstance(v, bool):
-                raise ConfigError(f"config key {section}.{k} must be true/false, got {v!r}")
-        out[k] = v
-    return cls(**out)
+    return cls(**coerce_fields(cls, d, lambda k: f"config key {section}.{k}"))
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -21,3 +21,8 @@ class DataValidationError(DainError):
 
 class ConfigError(DainError):
     """A config file or override is malformed or names a key that does not exist."""
+
+
+class DainWarning(UserWarning):
+    """Something was done that the user should know about (an extrapolated budget, an undefined metric written as
+    null, a pickle loaded): the CLI prints it as one ``warning:`` line."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dain.errors import DainError
+from dain.validation import json_text
 
 
 def _labels(target: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, str]:
@@ -276,7 +277,7 @@ def explain_run(
             summary["router_probs_mean"] = mat.round(4).tolist()
     if "bits" in routing:
         summary["comm_bits_per_sample"] = float(routing["bits"].mean())
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.json").write_text(json_text(summary, str(out / "summary.json")))
     files.append(str(out / "summary.json"))
     page = out / "report.html"
     page.write_text(_html(summary, files, metrics))

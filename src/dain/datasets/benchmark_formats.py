@@ -8,6 +8,12 @@
   ``PTID_splits_mimic.json``.
 * ``adni``: Flex-MoE ADNI ``adni/label.csv`` + ``PTID_splits.json`` + whichever modality files exist.
 
+Safe loading: the MOSI file is a Python pickle by convention, and unpickling an untrusted file can run arbitrary code.
+dain warns once when it reads one, and reads ``mosi_data.npz`` instead when it exists; convert once (on a file you
+trust) with ``python -m dain.datasets.benchmark_formats mosi-to-npz cmu-mosi/mosi_data.pkl``. MIMIC-IV ``.pt``
+files are read with ``torch.load(weights_only=True)`` (tensors only); one that holds other objects is refused, with the
+command that converts it to ``<name>.npy`` (``pt-to-npy``), which is then read instead.
+
 The I2MoE/Flex-MoE missing-modality convention (missing rows filled with -2, ``observed_idx``) maps to our
 mask: a row that is entirely -2 (or absent from a modality's file) has mask False and is zeroed. Samples with
 every modality missing are dropped, as upstream. See docs/datasets.md for where each dataset is obtained.
@@ -28,6 +34,7 @@ from dain.data.paths import find_data_dir
 from dain.data.registry_api import DatasetInfo, register_dataset
 from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset, standardize_
 from dain.errors import ConfigError, DainError, DataNotFoundError, DataValidationError
+from dain.validation import warn
 
 MISSING_FILL = -2.0
 
@@ -65,7 +72,18 @@ MOSI_HINT = (
 )
 
 
+MOSI_KEYS = ("vision", "audio", "text", "labels", "id")
+_PICKLE_WARNED: set[str] = set()
+
+
 def _load_pickle(path: Path) -> Any:
+    """The MulT pickle (the format's convention), with a one-time warning: unpickling runs code from the file."""
+    if str(path) not in _PICKLE_WARNED:
+        _PICKLE_WARNED.add(str(path))
+        warn(
+            f"{path} is a Python pickle: loading it runs any code it contains, so load only a file from a source you "
+            f"trust; convert it once to a safe .npz with: python -m dain.datasets.benchmark_formats mosi-to-npz {path}"
+        )
     with open(path, "rb") as f:
         try:
             return pickle.load(f)
@@ -74,9 +92,39 @@ def _load_pickle(path: Path) -> Any:
             return pickle.load(f, encoding="latin1")
 
 
+def _load_mosi_npz(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """A MOSI file converted by :func:`mosi_pickle_to_npz` (arrays ``<split>__<key>``; read without pickles)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as z:
+        for k in z.files:
+            split, _, key = k.partition("__")
+            out.setdefault(split, {})[key] = z[k]
+    return out
+
+
+def mosi_pickle_to_npz(pkl: str | Path, out: str | Path | None = None) -> Path:
+    """Convert the MulT MOSI pickle (a file you trust) once to ``.npz`` that dain reads without unpickling."""
+    pkl = Path(pkl)
+    obj = _load_pickle(pkl)
+    arrays = {}
+    for split, block in obj.items():
+        for k in MOSI_KEYS:
+            if k in block:
+                a = np.asarray(block[k])
+                arrays[f"{split}__{k}"] = a.astype(str) if a.dtype.kind == "O" else a
+    dest = Path(out) if out else pkl.with_suffix(".npz")
+    np.savez(dest, **arrays)
+    return dest
+
+
 def _mosi(root: str | None, seed: int, regression: bool, file: str, modalities: list[str] | None) -> MultimodalDataset:
-    d = _find(("cmu-mosi", "mosi"), root, (file,), MOSI_HINT)
-    obj = _load_pickle(d / file)
+    npz = Path(file).with_suffix(".npz").name
+    try:  # the converted, pickle-free file first
+        d = _find(("cmu-mosi", "mosi"), root, (npz,), MOSI_HINT)
+        file, obj = npz, _load_mosi_npz(d / npz)
+    except DataNotFoundError:
+        d = _find(("cmu-mosi", "mosi"), root, (file,), MOSI_HINT)
+        obj = _load_pickle(d / file)
     parts = {"train": "train", "val": "valid", "test": "test"}
     for s in parts.values():
         if s not in obj:
@@ -428,7 +476,7 @@ def load_mimic4(
     modalities: list[str] | None = None,
 ) -> MultimodalDataset:
     """MIMIC-IV from ``{lab,note,code}_x.pt`` (missing rows = -2), labels.csv, PTID_splits_mimic.json."""
-    import torch
+    from dain.datasets.folder import load_array
 
     d = _find(
         ("mimic4", "mimic4 Dataset", "mimic"),
@@ -446,17 +494,18 @@ def load_mimic4(
         raise DataValidationError(f"{d / 'labels.csv'}: no column {label!r} (has {list(labels.columns)})")
     ids = labels.index.astype(str).to_numpy()
     y = labels[label].to_numpy(np.float32)
-    present = [m for m in ("lab", "note", "code") if (d / f"{m}_x.pt").exists()]
+    present = [m for m in ("lab", "note", "code") if (d / f"{m}_x.pt").exists() or (d / f"{m}_x.npy").exists()]
     if not present:
-        raise DataNotFoundError(f"mimic4: none of lab_x.pt, note_x.pt, code_x.pt found in {d}")
+        raise DataNotFoundError(f"mimic4: none of lab_x.pt, note_x.pt, code_x.pt (or .npy) found in {d}")
     keep = _select(present, modalities, "mimic4")
     arrays, masks = {}, []
     for m in keep:
-        x = torch.load(d / f"{m}_x.pt", map_location="cpu", weights_only=False)
+        path = d / f"{m}_x.npy" if (d / f"{m}_x.npy").exists() else d / f"{m}_x.pt"
+        x = load_array(path) if path.suffix == ".npy" else _load_tensor(path)
         x = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float32)
         x = x.reshape(len(x), -1)
         if len(x) != len(ids):
-            raise DataValidationError(f"{d / f'{m}_x.pt'}: {len(x)} rows but labels.csv has {len(ids)}")
+            raise DataValidationError(f"{path}: {len(x)} rows but labels.csv has {len(ids)}")
         arrays[m] = x
         masks.append(_observed(x))
     splits = _rows_for(ids, _split_ids(d / "PTID_splits_mimic.json", 0), d / "PTID_splits_mimic.json")
@@ -476,6 +525,32 @@ def load_mimic4(
             "protocol": "PTID_splits_mimic.json",
         },
     )
+
+
+def _load_tensor(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only, never arbitrary pickled objects."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError (not weights-only), RuntimeError/EOFError (damaged)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataValidationError(
+            f"{path}: cannot be loaded with torch.load(weights_only=True) ({first}); dain reads only tensors from "
+            "a .pt file, because unpickling other objects can run code. If the file comes from a source you trust, "
+            f"convert it once: python -m dain.datasets.benchmark_formats pt-to-npy {path}"
+        ) from e
+
+
+def pt_to_npy(pt: str | Path, out: str | Path | None = None) -> Path:
+    """Convert a ``.pt`` file (one you trust: this unpickles it) once to ``.npy``, which dain reads safely."""
+    import torch
+
+    pt = Path(pt)
+    x = torch.load(pt, map_location="cpu", weights_only=False)
+    dest = Path(out) if out else pt.with_suffix(".npy")
+    np.save(dest, np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float32))
+    return dest
 
 
 # ------------------------------------------------------------------------------------------------------- ADNI
@@ -600,3 +675,21 @@ def load_adni(
             "skipped": skipped,
         },
     )
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """One-time conversions of pickle-based benchmark files (of a trusted source) to formats read without pickles."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dain.datasets.benchmark_formats", description=_main.__doc__)
+    p.add_argument("action", choices=["mosi-to-npz", "pt-to-npy"])
+    p.add_argument("path", help="the .pkl / .pt file")
+    p.add_argument("--out", help="destination (default: beside it, .npz / .npy)")
+    args = p.parse_args(argv)
+    dest = (mosi_pickle_to_npz if args.action == "mosi-to-npz" else pt_to_npy)(args.path, args.out)
+    print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -20,6 +20,7 @@ with train statistics (``standardize: false`` to keep them).
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from dain.data.spec import TASKS, DatasetSpec, ModalitySpec, MultimodalDataset, standardize_, stratified_split
-from dain.errors import DataNotFoundError, DataValidationError
+from dain.errors import ConfigError, DataNotFoundError, DataValidationError
+from dain.validation import yaml_problem
 
 EXTS = (".npy", ".npz", ".parquet")
 KIND_BY_NDIM = {2: "vector", 3: "sequence", 4: "image"}
@@ -37,10 +39,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     text = path.read_text()
     try:
         import yaml  # type: ignore[import-untyped]
-
-        obj = yaml.safe_load(text) or {}
     except ImportError:
         obj = _mini_yaml(text, path)
+    else:
+        try:
+            obj = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise DataValidationError(f"{path}: not valid YAML ({yaml_problem(e)})") from e
     if not isinstance(obj, dict):
         raise DataValidationError(f"{path}: expected a mapping at top level")
     return obj
@@ -84,21 +89,56 @@ def _scalar(v: str) -> Any:
             return v
 
 
+def load_array(path: Path) -> Any:
+    """``np.load`` without pickles: an unreadable, empty or object-dtype file is a DataValidationError naming it."""
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: the file is empty (0 bytes); write it again with np.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise DataValidationError(f"{path}: {_pickle_refused(e, path)}") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataValidationError(f"{path}: not a readable {path.suffix} array ({e})") from e
+
+
+def _pickle_refused(e: ValueError, path: Path) -> str:
+    """Why numpy refused a file with ``allow_pickle=False``, in words."""
+    if "Object arrays" in str(e):
+        return (
+            "holds an object-dtype array (pickled Python objects), which dain does not load (unpickling can run "
+            "code); save a numeric array, e.g. np.save(path, x.astype(np.float32))"
+        )
+    if "pickle" in str(e):
+        return (
+            f"is not a {path.suffix} array file (numpy would read it as a pickle, which dain does not load: "
+            "unpickling can run code); write it with np.save / np.savez"
+        )
+    return f"not a readable {path.suffix} array ({e})"
+
+
 def read_modality(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read one modality file -> (array float32, optional steps mask)."""
     ext = path.suffix.lower()
     steps = None
     if ext == ".npy":
-        x = np.load(path, allow_pickle=False)
+        x = load_array(path)
     elif ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if not z.files:
-                raise DataValidationError(f"{path}: empty .npz")
-            key = "x" if "x" in z.files else [k for k in z.files if k != "steps"][0]
-            x = z[key]
-            steps = z["steps"].astype(bool) if "steps" in z.files else None
+        try:
+            with load_array(path) as z:
+                if not z.files:
+                    raise DataValidationError(f"{path}: empty .npz")
+                key = "x" if "x" in z.files else [k for k in z.files if k != "steps"][0]
+                x = z[key]
+                steps = z["steps"].astype(bool) if "steps" in z.files else None
+        except ValueError as e:  # arrays inside an .npz are read lazily
+            raise DataValidationError(f"{path}: {_pickle_refused(e, path)}") from e
+        except (OSError, EOFError, zipfile.BadZipFile) as e:
+            raise DataValidationError(f"{path}: not a readable .npz ({e})") from e
     elif ext == ".parquet":
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises its own error types for a damaged file
+            raise DataValidationError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from e
         bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         if bad:
             raise DataValidationError(f"{path}: non-numeric column(s) {bad[:5]}")
@@ -119,12 +159,38 @@ def read_labels(d: Path) -> tuple[np.ndarray, Path]:
         p = d / name
         if p.exists():
             if p.suffix == ".npy":
-                return np.load(p, allow_pickle=False), p
-            df = pd.read_csv(p)
+                return load_array(p), p
+            try:
+                df = pd.read_csv(p)
+            except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+                raise DataValidationError(f"{p}: not a readable CSV ({e}); expected a column 'label'") from e
             if "label" in df.columns:
                 return df["label"].to_numpy(), p
             return df.to_numpy().squeeze(), p
     raise DataNotFoundError(f"{d}: no labels.npy or labels.csv (column 'label')")
+
+
+def read_split(path: Path) -> dict[str, np.ndarray]:
+    """``split.json``: ``{"train": [...], "val": [...], "test": [...]}`` lists of row indices (integers)."""
+    try:
+        sp = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataValidationError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
+    except UnicodeDecodeError as e:
+        raise DataValidationError(f"{path}: not a text file ({e})") from e
+    if not isinstance(sp, dict):
+        raise DataValidationError(f"{path}: expected a mapping {{'train': [...], 'val': [...], 'test': [...]}}")
+    missing = [s for s in ("train", "val", "test") if s not in sp]
+    if missing:
+        raise DataValidationError(f"{path}: missing key(s) {missing}")
+    out = {}
+    for s in ("train", "val", "test"):
+        v = sp[s]
+        bad = [x for x in v if isinstance(x, bool) or not isinstance(x, int)] if isinstance(v, list) else [v]
+        if bad:
+            raise DataValidationError(f"{path}: {s!r} must be a list of row indices (integers), got {bad[0]!r}")
+        out[s] = np.asarray(v, dtype=np.int64)
+    return out
 
 
 def infer_task(y: np.ndarray) -> str:
@@ -141,9 +207,15 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
+OPTIONS = ("modalities",)
+
+
 def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDataset:
     """Load a bring-your-own folder (layout in the module docstring). Options: ``modalities`` (subset)."""
     d = Path(path).expanduser()
+    unknown_opts = sorted(set(options) - set(OPTIONS))
+    if unknown_opts:
+        raise ConfigError(f"folder dataset {d} has no option(s) {unknown_opts}; its options: {', '.join(OPTIONS)}")
     mdir = d / "modalities"
     if not mdir.is_dir():
         raise DataNotFoundError(f"{d}: no modalities/ folder (expected modalities/<name>.npy|.npz|.parquet)")
@@ -178,7 +250,7 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
                 raise DataValidationError(f"{files[m]}: steps shape {st.shape} != {x.shape[:2]}")
             steps[m] = st
     if (d / "mask.npy").exists():
-        mask = np.load(d / "mask.npy", allow_pickle=False)
+        mask = load_array(d / "mask.npy")
         if mask.shape != (n, len(order)):
             raise DataValidationError(f"{d / 'mask.npy'}: shape {mask.shape}, expected {(n, len(order))}")
         mask = mask.astype(bool)
@@ -224,16 +296,14 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
         num_outputs = 1 if target.ndim == 1 else target.shape[1]
         strat = np.zeros(n, dtype=np.int64) if target.ndim > 1 else target
     if (d / "split.json").exists():
-        sp = json.loads((d / "split.json").read_text())
-        missing = [s for s in ("train", "val", "test") if s not in sp]
-        if missing:
-            raise DataValidationError(f"{d / 'split.json'}: missing key(s) {missing}")
-        splits = {s: np.asarray(sp[s], dtype=np.int64) for s in ("train", "val", "test")}
+        splits = read_split(d / "split.json")
         split_info = "split.json"
     else:
         splits = stratified_split(strat, (0.7, 0.15, 0.15), seed=seed)
         split_info = f"stratified 70/15/15, seed {seed}"
     keep = options.get("modalities")
+    if isinstance(keep, str):
+        keep = [m.strip() for m in keep.split(",") if m.strip()]
     if keep:
         bad_m = [m for m in keep if m not in order]
         if bad_m:

@@ -64,11 +64,10 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
         raise ConfigError(
             f"model {name!r} has no option(s) {', '.join(unknown)}; its options: {', '.join(sorted(fields))}"
         )
-    for k, v in list(overrides.items()):
-        default = fields[k].default
-        if isinstance(default, tuple) and isinstance(v, list):
-            overrides[k] = tuple(v)
-    return cls.Config(**overrides)
+    from dain.validation import coerce_fields
+
+    # typed before anything is built: "hidden=abc" or "active_agents=2.5" is a clear error, not a torch traceback
+    return cls.Config(**coerce_fields(cls.Config, overrides, lambda k: f"model {name!r} option {k} (--set {k}=...)"))
 
 
 def build_model(name: str, spec: DatasetSpec, **overrides: Any) -> nn.Module:

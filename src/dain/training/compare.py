@@ -20,6 +20,7 @@ import yaml
 
 from dain.config import RunConfig
 from dain.errors import DainError
+from dain.validation import json_text
 
 EFFICIENCY_COLUMNS = ("params", "flops_per_sample", "active_agents_mean", "comm_bits_per_sample")
 
@@ -51,7 +52,8 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
         text=True,
     )
     if proc.returncode != 0:
-        msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        silent = f"the fit process exited with code {proc.returncode}, no message"
+        msg = (proc.stderr.strip().splitlines() or [silent])[-1]
         raise DainError(msg)
     return json.loads(proc.stdout)
 
@@ -181,7 +183,7 @@ def summarize_fits(
                 except DainError as e:
                     row = {"error": str(e)}
                 summary["results"][f"{m}×{len(results[m])}"] = row
-    (out / "compare.json").write_text(json.dumps(summary, indent=2))
+    (out / "compare.json").write_text(json_text(summary))  # standard JSON: NaN values become null
     (out / "compare.md").write_text(markdown_table(summary))
     summary["table"] = str(out / "compare.md")
     return summary

@@ -13,7 +13,6 @@ Run directory layout::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -34,6 +33,15 @@ from dain.errors import ConfigError, DainError
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
+from dain.validation import (
+    check_budget,
+    check_splits,
+    check_train_config,
+    check_trained_budget,
+    ensure_creatable,
+    json_text,
+    warn,
+)
 
 RUNNING_MARKER = "RUNNING"
 FAILED_MARKER = "FAILED"
@@ -48,6 +56,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*is deprecated.*TreeSpec.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")  # --resume restores the rows
 
 
 def seed_all(seed: int) -> None:
@@ -63,7 +72,12 @@ def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Modul
     data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
     model_cfg = make_config(cfg.model.name, cfg.model.params)
     cfg.model.params = config_to_dict(model_cfg)
-    model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+    try:
+        model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+    except ValueError as e:  # a model's own check of its options (e.g. dain's gating)
+        msg = str(e).removeprefix(f"{cfg.model.name}: ")
+        raise ConfigError(f"model {cfg.model.name!r}: {msg} (set with --set or model.params)") from e
+    check_trained_budget(model, model_cfg)
     return data, model
 
 
@@ -154,11 +168,7 @@ def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: fl
     if budget is not None and adaptive is None and hasattr(model, "set_gating"):
         model.set_gating(model.cfg.gating, model.cfg.threshold)  # exactly k agents: no calibrated cascade
     if budget is not None:
-        k_max = int(getattr(model, "num_agents", 1)) - 1
-        if not 0 <= int(budget) <= k_max:
-            raise DainError(
-                f"--budget must be between 0 (shared agent only) and {k_max} (every routed agent), got {budget}"
-            )
+        check_budget(model, budget)  # 0..K; above the trained budget: a warning (an extrapolation)
         model.set_budget(int(budget))
     if adaptive is not None:
         if not 0.0 < float(adaptive) <= 1.0:
@@ -216,16 +226,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, default=_json_default)
+    text = json_text(obj, str(path))  # standard JSON: an undefined metric is null (and a warning), never NaN
     atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 def fit_run(
@@ -238,16 +240,21 @@ def fit_run(
     _quiet_lightning()
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
-    out = Path(out_dir) if out_dir else default_run_dir(cfg)
+    out = ensure_creatable(out_dir if out_dir else default_run_dir(cfg), "--out")
     if (out / "metrics.json").exists() and not resume:
         raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
     last_ckpt = out / "checkpoints" / "last.ckpt"
-    if resume and not last_ckpt.exists():
-        raise DainError(f"--resume: no checkpoint at {last_ckpt}")
     if resume and (out / "config.yaml").exists():
         cfg = RunConfig.from_yaml(out / "config.yaml")
+    if resume:
+        resume = _resumable(out, last_ckpt)
+    check_train_config(cfg.train)
     data, model = build_from_config(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    check_splits(data, cfg.data.name)  # before anything is written or trained
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DainError(f"--out {out}: cannot create the run directory ({e.strerror or e})") from e
     (out / "metrics.json").unlink(missing_ok=True)
     (out / RUNNING_MARKER).write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / FAILED_MARKER).unlink(missing_ok=True)
@@ -261,6 +268,27 @@ def fit_run(
     if result:
         (out / RUNNING_MARKER).unlink(missing_ok=True)
     return result
+
+
+def _resumable(out: Path, last_ckpt: Path) -> bool:
+    """Whether ``--resume`` has a checkpoint to continue from; a run killed before its first checkpoint starts over
+    (with a warning), an unreadable checkpoint is an error naming it."""
+    if not last_ckpt.exists():
+        if (out / "metrics.json").exists():
+            raise DainError(f"--resume: {out} is a finished run without checkpoints; nothing to resume")
+        warn(
+            f"--resume: no checkpoint at {last_ckpt} (the run stopped before its first epoch ended); "
+            "training from the first epoch"
+        )
+        return False
+    try:
+        torch.load(last_ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, or not a weights-only checkpoint
+        raise DainError(
+            f"--resume: {last_ckpt} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "delete it to train from the first epoch"
+        ) from e
+    return True
 
 
 def _fit(
@@ -277,6 +305,7 @@ def _fit(
 
     from dain.training.module import FusionModule
     from dain.training.progress import progress_callbacks, resolve_progress
+    from dain.training.resume import ResumeState
 
     tc = cfg.train
     task = data.spec.task
@@ -305,11 +334,16 @@ def _fit(
         filename="best",
         monitor=f"val/{metric}",
         mode=mode,
-        save_last=True,
         save_top_k=1,
+        save_on_train_epoch_end=True,  # after validation: the point ResumeState's saved states refer to
         enable_version_counter=False,
     )
-    callbacks: list[Any] = [ckpt_cb]
+    # last.ckpt after every epoch (Lightning's save_last skips the epochs that did not improve the best)
+    last_cb = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="last", save_on_train_epoch_end=True, enable_version_counter=False
+    )
+    # RNG, shuffle-generator and log-row states in every checkpoint: --resume continues the run exactly
+    callbacks: list[Any] = [ckpt_cb, last_cb, ResumeState(train_loader, out / "logs" / "metrics.csv")]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
     shown = f"val/{MONITOR[task][0]}" if metric == "select" else f"val/{metric}"  # select: the metric, tie-broken
@@ -333,12 +367,12 @@ def _fit(
     )
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None)
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     fit_seconds = time.perf_counter() - t0
     epochs = int(trainer.current_epoch)
     best = ckpt_cb.best_model_path
     if best and Path(best).exists():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     if not trainer.is_global_zero:
         return {}
@@ -436,7 +470,13 @@ def load_run(
     if data_root:
         cfg.data.root = data_root
     data, model = build_from_config(cfg)
-    state = load_file(str(run / "model.safetensors"))
+    try:
+        state = load_file(str(run / "model.safetensors"))
+    except Exception as e:  # SafetensorError, OSError: truncated or overwritten file
+        raise DainError(
+            f"{run / 'model.safetensors'}: the weights cannot be read ({e}); the file is corrupt or truncated: "
+            f"restore it or retrain (dain fit --config {run / 'config.yaml'})"
+        ) from e
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
