@@ -394,8 +394,9 @@ class DAIN(nn.Module):
                             pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
                             have[need, m] = True
                     Z[rows, j] = self.agents[a - 1](self._agent_input(a - 1, pooled, rows))
-            if j == 0:  # the shared slot alone: weight 1, nobody to message, so the consensus is its own head
-                out, wts, att = self.shared.head(z_shared), z_shared.new_ones(B, 1), z_shared.new_zeros(B, 1, 1)
+            if j == 0:  # the shared slot alone: nobody to message, so the consensus is its own head times its weight
+                wts = torch.softmax(full.scores[:, :1], -1)  # 1 (NaN only if its score was forced to -inf)
+                out, att = wts * self.shared.head(z_shared), z_shared.new_zeros(B, 1, 1)
             else:
                 sub = Schedule(
                     full.scores[todo],
