@@ -49,7 +49,7 @@ def add_trained_setting_rows(summary: dict, runs: dict[str, list[dict]]) -> None
 
     for m, rs in runs.items():
         rec = [r.get("adaptive") for r in rs]
-        if not m.startswith("dain") or not all(rec):
+        if not m.startswith("dain") or not all(rec) or all(a.get("skipped") for a in rec):
             continue
         row = {
             "test": {k: _stats([a["trained_setting_test"][k] for a in rec]) for k in rec[0]["trained_setting_test"]},

@@ -1,6 +1,6 @@
 """Give DAIN runs trained before validation-calibrated inference existed the step `dain fit` now ends with.
 
-    python benchmarks/recalibrate_runs.py RUN_DIR_OR_FOLDER [...]
+    python benchmarks/recalibrate_runs.py [--force] RUN_DIR_OR_FOLDER [...]
 
 For every finished DAIN run found (``**/metrics.json`` without an ``adaptive`` record), the trained weights are
 loaded unchanged and the harness's own finishing step runs again: the inference setting is chosen on validation
@@ -16,9 +16,9 @@ from pathlib import Path
 from dain.training.runner import _finish, load_run
 
 
-def recalibrate(run: Path) -> bool:
+def recalibrate(run: Path, force: bool = False) -> bool:
     metrics = json.loads((run / "metrics.json").read_text())
-    if "adaptive" in metrics or not str(metrics.get("model", "")).startswith("dain"):
+    if ("adaptive" in metrics and not force) or not str(metrics.get("model", "")).startswith("dain"):
         return False
     cfg, data, model = load_run(run)
     if not hasattr(model, "set_calibration"):
@@ -30,10 +30,11 @@ def recalibrate(run: Path) -> bool:
 
 
 def main() -> int:
+    force = "--force" in sys.argv  # redo runs that already went through it (after the step itself changed)
     done = 0
-    for arg in sys.argv[1:]:
+    for arg in [a for a in sys.argv[1:] if a != "--force"]:
         for mj in sorted(Path(arg).glob("**/metrics.json")):
-            if recalibrate(mj.parent):
+            if recalibrate(mj.parent, force):
                 done += 1
                 print(f"recalibrated {mj.parent}", file=sys.stderr)
     print(f"{done} run(s) recalibrated", file=sys.stderr)

@@ -585,5 +585,10 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     old = build_model("dain", data.spec, hidden=16, active_agents=2)
     old.load_state_dict(state)
     assert old.gating == "topk" and old.budget == 2
+    # a validation split too small to resolve the tolerance (one sample moves accuracy by more) keeps the trained top-k
+    m.set_calibration(None, 0.9)
+    rec = calibrate_inference(m, data, "acc", 0.003, grid)
+    assert len(data.splits["val"]) < 334 and rec["chosen"] is None and "334" in rec["skipped"]
+    assert m.gating == "topk" and m.budget == 2
     with pytest.raises(ValueError):
         build_model("dain", data.spec, adaptive="sometimes")
