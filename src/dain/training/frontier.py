@@ -145,6 +145,14 @@ def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", lw=1, alpha=0.8, label=f"{m}: budget / cascade")
             for x, y, s in pts:
                 ax.annotate(s.replace("budget=", "k=").replace("adaptive=", "c="), (x, y), fontsize=6, alpha=0.7)
+    lows = [
+        (r["test"][metric]["mean"] - 2 * (r["test"][metric]["std"] or 0.0)) * scale
+        for r in summary["results"].values()
+        if r.get("test", {}).get(metric, {}).get("mean") is not None
+    ]
+    if lows:  # the models set the scale; a curve point far below them (e.g. budget 0 of an ablation) is cut off
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, min(lows) - 0.5 * scale / 100.0), hi)
     ax.set_xscale("log")
     ax.set_xlabel("inference FLOPs per sample (log scale; everything a prediction costs)")
     ax.set_ylabel(f"test {metric}" + (" (%)" if scale == 100.0 else ""))
