@@ -254,16 +254,21 @@ def check_trained_budget(model: Any, model_cfg: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ output paths
-def ensure_parent(path: str | Path, flag: str) -> Path:
-    """Fail early when file ``path`` cannot be written because its folder cannot be created."""
-    p = Path(path).expanduser()
+def _check_nearest_folder(p: Path, flag: str, verb: str) -> None:
+    """The nearest existing ancestor of ``p`` must be a writable folder, else ``p`` cannot be ``verb``."""
     parent = p.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise ConfigError(f"{flag} {p}: cannot be written, {parent} is a file, not a folder")
+        raise ConfigError(f"{flag} {p}: cannot be {verb}, {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {p}: cannot be written, {parent} is not writable")
+        raise ConfigError(f"{flag} {p}: cannot be {verb}, {parent} is not writable")
+
+
+def ensure_parent(path: str | Path, flag: str) -> Path:
+    """Fail early when file ``path`` cannot be written because its folder cannot be created."""
+    p = Path(path).expanduser()
+    _check_nearest_folder(p, flag, "written")
     return p
 
 
@@ -277,13 +282,7 @@ def ensure_creatable(path: str | Path, flag: str) -> Path:
         if not os.access(p, os.W_OK | os.X_OK):
             raise ConfigError(f"{flag} {p}: the folder is not writable")
         return p
-    parent = p.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} {p}: cannot be created, {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {p}: cannot be created, {parent} is not writable")
+    _check_nearest_folder(p, flag, "created")
     return p
 
 
