@@ -402,7 +402,7 @@ def _finish(
     val = evaluate(model, data, "val")
     test = evaluate(model, data, "test", collect_routing=True)
     save_routing(out / "routing.npz", test, model)
-    result = {
+    result: dict[str, Any] = {
         "dataset": cfg.data.name,
         "model": cfg.model.name,
         "seed": tc.seed,
@@ -412,7 +412,7 @@ def _finish(
         "monitor": f"val/{metric}",
         "val": val.metrics,
         "test": test.metrics,
-        "efficiency": efficiency(model, data, test.stats),
+        "efficiency": (eff := efficiency(model, data, test.stats)),
         **({"adaptive": adaptive} if adaptive is not None else {}),
         "time": {
             "fit_seconds": round(fit_seconds, 3),
@@ -426,6 +426,9 @@ def _finish(
         },
         "run_dir": str(out),
     }
+    if adaptive is not None and adaptive["chosen"] is None:  # scored with the trained setting: that is its score
+        adaptive["trained_setting_test"] = test.metrics
+        adaptive["trained_setting_flops_per_sample"] = eff.get("flops_per_sample")
     _write_json_atomic(out / "metrics.json", result)
     return result
 
