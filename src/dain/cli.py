@@ -192,6 +192,7 @@ def _config_from_args(args: argparse.Namespace):
         ("precision", "precision"),
         ("patience", "patience"),
         ("class_weight", "class_weight"),
+        ("modality_dropout", "modality_dropout"),
     ):
         v = getattr(args, flag, None)
         if v is not None:
@@ -228,30 +229,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------------------------- test
 def cmd_test(args: argparse.Namespace) -> int:
-    from dain.training.runner import apply_budget, efficiency, evaluate, load_run
+    from dain.training.runner import test_run
 
-    opts = _kv(args.option)
     with contextlib.redirect_stdout(sys.stderr):
-        cfg, data, model = load_run(args.run, args.data, opts, args.data_root)
-        if len(data.splits[args.split]) == 0:
-            raise ConfigError(f"--split {args.split}: the {args.split} split of {cfg.data.name} is empty")
-        if args.budget is not None or args.adaptive is not None:
-            apply_budget(model, args.budget, args.adaptive)
-        res = evaluate(model, data, args.split)
-        eff = efficiency(model, data, res.stats)
-    out = {
-        "dataset": cfg.data.name,
-        "model": cfg.model.name,
-        "seed": cfg.train.seed,
-        "task": data.spec.task,
-        "split": args.split,
-        "budget": args.budget,
-        "adaptive": args.adaptive,
-        args.split: res.metrics,
-        "efficiency": eff,
-        "run_dir": str(args.run),
-    }
-    _emit(out, args.json, f"{args.split}: " + ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items()))
+        out = test_run(
+            args.run,
+            args.split,
+            drop=args.drop or (),
+            missing_rate=args.missing_rate,
+            seed=args.missing_seed,
+            budget=args.budget,
+            adaptive=args.adaptive,
+            data_name=args.data,
+            data_options=_kv(args.option),
+            data_root=args.data_root,
+        )
+    text = f"{args.split}: " + ", ".join(f"{k}={v:.4f}" for k, v in out[args.split].items())
+    if out["missing"]:
+        removed = ", ".join(f"{n} {100 * f:.1f}%" for n, f in out["missing"]["removed_fraction"].items() if f)
+        text = f"missing ({out['missing']['condition']}): removed {removed or 'nothing'}\n" + text
+    _emit(out, args.json, text)
     return 0
 
 
@@ -309,6 +306,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_finished(summaries, out)
     if not args.no_frontier:
         _frontier(summary, out)
+    if args.robustness:
+        _robustness(summary, out, args, log)
     if args.published:
         from dain.published import published_rows
 
@@ -317,6 +316,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = Path(summary["table"]).read_text()
     _emit(summary, args.json, text)
     return 0
+
+
+def _robustness(summary: dict, out: Path, args: argparse.Namespace, log) -> None:  # noqa: ANN001
+    """Every finished run re-tested with modalities missing: robustness.md / .json / .png beside compare.md."""
+    import numpy as np
+
+    from dain.data.missing import Missingness, check_missingness, parse_drop
+    from dain.training.robustness import robustness
+
+    finished = [r for r in summary["results"].values() if r.get("runs")]
+    if not finished:
+        return
+    first = Path(finished[0]["runs"][0])
+    task = json.loads((first / "metrics.json").read_text())["task"]
+    with np.load(first / "routing.npz") as z:
+        names = [str(n) for n in z["modality_names"]]
+    extra = [parse_drop(d) for d in args.robustness_drop or []]
+    for d in extra:
+        check_missingness(names, Missingness(drop=d), "--robustness-drop")
+    try:
+        rates = tuple(float(r) for r in args.robustness_rates.split(",") if r.strip())
+    except ValueError:
+        got = args.robustness_rates
+        raise ConfigError(f"--robustness-rates must be comma-separated numbers, got {got!r}") from None
+    for r in rates:
+        check_missingness(names, Missingness(rate=r), "--robustness-rates")
+    with contextlib.redirect_stdout(sys.stderr):
+        res = robustness(summary, out, names, task, extra, rates, log=log)
+    summary["robustness"] = {"table": res["table"], "plot": res.get("plot")}
+    table = Path(summary["table"])
+    table.write_text(table.read_text() + "\n" + Path(res["table"]).read_text())
 
 
 def _check_finished(summaries: list[dict], out: Path) -> None:
@@ -515,6 +545,12 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int)
     p.add_argument("--class-weight", choices=["none", "balanced"])
     p.add_argument("--balanced-batches", action="store_true", help="upsample minority classes in training batches")
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        metavar="P",
+        help="train with each modality of each sample removed with probability P, drawn every step",
+    )
     p.add_argument("--accelerator", help="cpu | gpu | auto")
     p.add_argument("--devices", type=int)
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
@@ -566,6 +602,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONF",
         help="confidence cascade (dain models): routed agents wake only where the shared agent's confidence < CONF",
     )
+    t.add_argument("--drop", metavar="NAME[,NAME]", help="remove these modalities from every sample (as if missing)")
+    t.add_argument(
+        "--missing-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="remove each modality of each sample with probability P (never a sample's last one)",
+    )
+    t.add_argument(
+        "--missing-seed", "--seed", dest="missing_seed", type=int, default=0, help="seed of the --missing-rate draw"
+    )
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_test)
 
@@ -587,6 +634,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-frontier",
         action="store_true",
         help="skip the side-by-side latency, DAIN budget curves and frontier.png (accuracy vs FLOPs)",
+    )
+    c.add_argument(
+        "--robustness",
+        action="store_true",
+        help="re-test every run with each modality dropped and at missing rates 0.1/0.3/0.5: robustness.md/.png",
+    )
+    c.add_argument(
+        "--robustness-drop",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="with --robustness: also drop this set of modalities together (repeatable)",
+    )
+    c.add_argument(
+        "--robustness-rates", default="0.1,0.3,0.5", help="with --robustness: missing rates (default 0.1,0.3,0.5)"
     )
     c.set_defaults(fn=cmd_compare)
 

@@ -47,6 +47,9 @@ class TrainConfig:
     monitor: str = "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro-F1 (multilabel), MAE (regression)
     class_weight: str = "none"  # none | balanced (class-weighted task loss)
     balanced_batches: bool = False  # upsample the minority class(es) in training batches
+    # remove each present modality of each training sample with this probability, drawn anew every step (never a
+    # sample's last one): trains a model for modalities missing at test time (dain.data.missing)
+    modality_dropout: float = 0.0
     accelerator: str = "cpu"  # cpu | gpu | auto
     devices: int = 1
     strategy: str = "auto"  # e.g. ddp for several GPUs / nodes

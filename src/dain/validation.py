@@ -143,6 +143,10 @@ def check_train_config(tc: Any) -> None:
     for name in ("weight_decay", "grad_clip"):
         if getattr(tc, name) < 0:
             raise ConfigError(f"train.{name} must be >= 0, got {getattr(tc, name)}")
+    if not 0.0 <= tc.modality_dropout < 1.0:
+        raise ConfigError(
+            f"--modality-dropout (train.modality_dropout) is a probability in [0, 1), got {tc.modality_dropout}"
+        )
     if tc.class_weight not in ("none", "balanced"):
         raise ConfigError(f"--class-weight (train.class_weight) must be none or balanced, got {tc.class_weight!r}")
 

@@ -151,8 +151,10 @@ class GBMModel(nn.Module):
             raise DainError("model 'gbm' needs LightGBM: pip install 'dain[gbm]' (or lightgbm)") from e
         return lightgbm
 
-    def fit_direct(self, data: MultimodalDataset, seed: int = 0) -> dict[str, float]:
-        """Fit on the train split with early stopping on the validation split."""
+    def fit_direct(self, data: MultimodalDataset, seed: int = 0, modality_dropout: float = 0.0) -> dict[str, float]:
+        """Fit on the train split with early stopping on the validation split. ``modality_dropout`` p > 0 (the
+        harness's ``train.modality_dropout``): the trees also see one copy of the training rows in which each present
+        modality was removed with probability p, the counterpart of the neural models' per-step dropout."""
         lgb = self._lgb()
         c = self.cfg
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
@@ -171,7 +173,19 @@ class GBMModel(nn.Module):
             c.min_child_samples,
         )
         y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
-        dtr = lgb.Dataset(x[tr], y[tr])
+        x_tr, y_tr = x[tr], y[tr]
+        if modality_dropout > 0:
+            from dain.data.missing import Missingness, with_missing
+
+            dropped, _ = with_missing(data, "train", Missingness(rate=modality_dropout, seed=seed))
+            x_drop = summary_features(
+                self.spec,
+                {k: v[tr] for k, v in dropped.inputs.items()},
+                dropped.mask[tr],
+                {k: v[tr] for k, v in dropped.steps.items()},
+            )
+            x_tr, y_tr = np.concatenate([x_tr, x_drop]), np.concatenate([y_tr, y_tr])
+        dtr = lgb.Dataset(x_tr, y_tr)
         dva = lgb.Dataset(x[va], y[va], reference=dtr)
         booster = lgb.train(
             params,

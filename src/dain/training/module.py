@@ -8,6 +8,7 @@ import lightning as L
 import torch
 
 from dain.config import TrainConfig
+from dain.data.missing import dropout_batch
 from dain.data.spec import DatasetSpec
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_metrics, selection_score, task_loss
 
@@ -41,6 +42,8 @@ class FusionModule(L.LightningModule):
             self.model.set_epoch(self.current_epoch)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.train_cfg.modality_dropout > 0:
+            batch = dropout_batch(batch, self.train_cfg.modality_dropout, self.spec.modality_names)
         out = self.model(batch)
         loss_task = task_loss(self.spec.task, out.logits, batch["target"], self.class_weight)
         total = loss_task

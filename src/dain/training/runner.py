@@ -324,7 +324,7 @@ def _fit(
         raise ConfigError(f"train.class_weight must be 'none' or 'balanced', got {tc.class_weight!r}")
     if getattr(model, "fit_direct_model", False):  # e.g. gbm: trained directly, not by gradient descent
         t0 = time.perf_counter()
-        model.fit_direct(data, seed=tc.seed)
+        model.fit_direct(data, seed=tc.seed, modality_dropout=tc.modality_dropout)
         return _finish(cfg, data, model, out, time.perf_counter() - t0, 0, metric)
     module = FusionModule(model, data.spec, tc, cw)
     train_loader = make_loader(data, "train", tc.batch_size, True, tc.seed, tc.balanced_batches)
@@ -485,3 +485,52 @@ def load_run(
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.eval()
     return cfg, data, model
+
+
+def test_run(
+    run_dir: str | Path,
+    split: str = "test",
+    drop: tuple[str, ...] | list[str] | str = (),
+    missing_rate: float = 0.0,
+    seed: int = 0,
+    budget: int | None = None,
+    adaptive: float | None = None,
+    data_name: str | None = None,
+    data_options: dict[str, Any] | None = None,
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a finished run on ``split``, optionally with modalities missing (``drop``: names removed from every
+    sample; ``missing_rate``: each present modality removed per sample with that probability, drawn from ``seed``,
+    never a sample's last one; see :mod:`dain.data.missing`) and, for agent models, another budget. The result
+    names what was removed under ``"missing"``."""
+    from dain.data.missing import Missingness, check_missingness, parse_drop, with_missing
+
+    cfg, data, model = load_run(run_dir, data_name, data_options, data_root)
+    if len(data.splits[split]) == 0:
+        raise ConfigError(f"--split {split}: the {split} split of {cfg.data.name} is empty")
+    missing = Missingness(parse_drop(drop) if isinstance(drop, str) else tuple(drop), float(missing_rate), int(seed))
+    check_missingness(data.spec.modality_names, missing)
+    report = None
+    if missing.active:
+        data, report = with_missing(data, split, missing)
+        if report["empty_samples"]:
+            warn(
+                f"--drop {','.join(missing.drop)}: {report['empty_samples']} {split} samples have no modality left; "
+                "models predict them from no input"
+            )
+    if budget is not None or adaptive is not None:
+        apply_budget(model, budget, adaptive)
+    res = evaluate(model, data, split)
+    return {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "seed": cfg.train.seed,
+        "task": data.spec.task,
+        "split": split,
+        "budget": budget,
+        "adaptive": adaptive,
+        "missing": report,
+        split: res.metrics,
+        "efficiency": efficiency(model, data, res.stats),
+        "run_dir": str(run_dir),
+    }
