@@ -254,3 +254,20 @@ def test_train_config_rejects_a_bad_modality_dropout() -> None:
 
     with pytest.raises(ConfigError, match="modality_dropout"):
         check_train_config(dataclasses.replace(TrainConfig(), modality_dropout=1.0))
+
+
+def test_explain_with_a_dropped_modality(tmp_path, capsys) -> None:  # noqa: ANN001
+    run = tmp_path / "dain"
+    fit_mfeat(run, "dain")
+    capsys.readouterr()
+    res = _cli_json(
+        ["explain", "--run", str(run), "--drop", "fou", "--out", str(tmp_path / "ex"), "--no-occlusion"], capsys
+    )
+    summary = res["summary"]
+    assert summary["missing"]["removed_fraction"]["fou"] == 1.0
+    full = json.loads((run / "metrics.json").read_text())["test"]
+    again = _cli_json(["test", "--run", str(run), "--drop", "fou"], capsys)["test"]
+    assert summary["test_rerun"] == pytest.approx(again) and summary["test_rerun"] != full
+    reads_fou = [a for a in summary["activation_frequency"] if a.endswith(":fou")]
+    assert reads_fou and all(summary["activation_frequency"][a] == 0.0 for a in reads_fou)
+    assert "modalities missing (drop fou)" in (tmp_path / "ex" / "report.html").read_text()

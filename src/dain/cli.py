@@ -448,7 +448,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.out:
         ensure_creatable(args.out, "--out")
     with contextlib.redirect_stdout(sys.stderr):
-        res = explain_run(args.run, args.out, args.budget, args.adaptive, occlusion=not args.no_occlusion)
+        from dain.data.missing import Missingness, parse_drop
+
+        missing = Missingness(parse_drop(args.drop), args.missing_rate, args.missing_seed)
+        res = explain_run(
+            args.run, args.out, args.budget, args.adaptive, occlusion=not args.no_occlusion, missing=missing
+        )
     _emit(res, args.json, "wrote " + ", ".join(res["files"]))
     return 0
 
@@ -665,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip re-running the test split without each modality / agent (needs no data then)",
     )
+    e.add_argument("--drop", metavar="NAME[,NAME]", help="explain the test split re-run with these modalities removed")
+    e.add_argument(
+        "--missing-rate", type=float, default=0.0, metavar="P", help="... or each one removed with probability P"
+    )
+    e.add_argument("--missing-seed", "--seed", dest="missing_seed", type=int, default=0)
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_explain)
 

@@ -65,13 +65,16 @@ def explain_run(
     budget: int | None = None,
     adaptive: float | None = None,
     occlusion: bool = True,
+    missing: Any = None,
 ) -> dict[str, Any]:
     """Write explain/*.png, explain/report.html and explain/summary.json for a finished run.
 
     ``budget`` / ``adaptive`` (agent models): re-evaluate the test split with that test-time routing first (the
     record is written to the output folder) and explain it instead of the record saved by ``fit``. ``occlusion``:
     also measure how much the test predictions change when each modality (and DAIN agent) is removed
-    (:mod:`dain.occlusion`; needs the run's dataset, skipped with a note in the report when it cannot be read)."""
+    (:mod:`dain.occlusion`; needs the run's dataset, skipped with a note in the report when it cannot be read).
+    ``missing`` (a :class:`dain.data.missing.Missingness`): explain the test split re-run with those modalities
+    removed, e.g. which agents take over when the labs are missing."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +93,8 @@ def explain_run(
             f"model {metrics.get('model', '?')} of {run} records no routing (static fusion models "
             "have nothing to explain; use dain, i2moe, moe_topk, fusemoe, flexmoe or timemoe)"
         )
-    routed = budget is not None or adaptive is not None
+    removed = missing is not None and missing.active
+    routed = budget is not None or adaptive is not None or removed
     data = model = None
     load_error = None
     if routed or occlusion:
@@ -98,9 +102,15 @@ def explain_run(
     if routed:
         from dain.training.runner import apply_budget, evaluate, save_routing
 
-        apply_budget(model, budget, adaptive)
+        if budget is not None or adaptive is not None:
+            apply_budget(model, budget, adaptive)
+        if removed:
+            from dain.data.missing import with_missing
+
+            data, missing_report = with_missing(data, "test", missing)
         rec_path = out / "routing.npz"
-        save_routing(rec_path, evaluate(model, data, "test", collect_routing=True), model)
+        rerun = evaluate(model, data, "test", collect_routing=True)
+        save_routing(rec_path, rerun, model)
         rec = dict(np.load(rec_path, allow_pickle=False))
     routing = {k.removeprefix("routing__"): v for k, v in rec.items() if k.startswith("routing__")}
     names = [str(n) for n in rec.get("agent_names", [])]
@@ -121,6 +131,10 @@ def explain_run(
         "class_names": cls_ticks,
         "figures": {},
     }
+    if removed:
+        summary["missing"] = missing_report
+    if routed:
+        summary["test_rerun"] = rerun.metrics
 
     def save(fig, name: str, caption: str) -> None:
         p = out / f"{name}.png"
@@ -355,6 +369,15 @@ def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) ->
         + ", ".join(f"{html.escape(k)} = {v:.4f}" for k, v in (metrics.get("test") or {}).items() if v is not None)
         + "</p>",
     ]
+    miss = summary.get("missing")
+    if miss:
+        gone = ", ".join(f"{n} from {100 * f:.1f}% of samples" for n, f in miss["removed_fraction"].items() if f)
+        parts.append(
+            f"<p><b>Explained with modalities missing ({html.escape(miss['condition'])}):</b> removed "
+            f"{html.escape(gone or 'nothing')}. Test metrics under this condition: "
+            + ", ".join(f"{html.escape(k)} = {v:.4f}" for k, v in summary["test_rerun"].items() if v is not None)
+            + "</p>"
+        )
     eff = metrics.get("efficiency") or {}
     if eff:
         parts.append(
