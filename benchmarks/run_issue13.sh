@@ -10,13 +10,12 @@ OUT=${1:-runs/issue13}
 DAIN_CMD=${DAIN:-dain}
 mkdir -p "$OUT"
 cmp() { $DAIN_CMD compare "$@" --jobs 2 --threads 1 --no-progress --no-frontier --robustness; }
-BM=early_fusion,late_fusion,transformer,lrtf,moe_topk,fusemoe,flexmoe,i2moe,gbm,timemoe,timemoe_norus,dain,dain_tree
-AV=dain,dain_tree,late_fusion,early_fusion,transformer,fusemoe,flexmoe,gbm
+AV=dain,dain_tree,late_fusion,early_fusion,transformer,fusemoe,flexmoe,gbm  # basicmotions and avdigits
 P12=dain,gbm,late_fusion,early_fusion,flexmoe,fusemoe
 P12C=(--config configs/physionet2012_raindrop_dain.yaml --all-splits --seeds 1 --robustness-drop labs,summary)
 cmp "${P12C[@]}" --models $P12 --out "$OUT/p12"
 cmp "${P12C[@]}" --models $P12 --modality-dropout 0.3 --out "$OUT/p12_md"
-cmp --data basicmotions --models $BM --seeds 5 --out "$OUT/basicmotions"
-cmp --data basicmotions --models $BM --seeds 5 --modality-dropout 0.3 --out "$OUT/basicmotions_md"
+cmp --data basicmotions --models $AV --seeds 5 --out "$OUT/basicmotions"
+cmp --data basicmotions --models $AV --seeds 5 --modality-dropout 0.3 --out "$OUT/basicmotions_md"
 cmp --data avdigits --models $AV --seeds 3 --out "$OUT/avdigits"
 cmp --data avdigits --models $AV --seeds 3 --modality-dropout 0.3 --out "$OUT/avdigits_md"
