@@ -14,7 +14,7 @@ import torch
 from dain.data.paths import find_data_dir
 from dain.data.registry_api import load_dataset
 from dain.datasets import download
-from dain.datasets.benchmark_formats import enrico_split
+from dain.datasets.enrico import enrico_split
 from dain.errors import DainError, DataNotFoundError
 
 

@@ -29,7 +29,8 @@ def run_bench(
 ) -> dict[str, Any]:
     from dain.config import RunConfig
     from dain.data.spec import make_batch
-    from dain.training.runner import _to_device, build_from_config, efficiency, evaluate, load_run
+    from dain.flops import model_cost
+    from dain.training.runner import _to_device, build_from_config, evaluate, load_run
 
     if device == "cuda" and not torch.cuda.is_available():
         raise DainError("--device cuda: no CUDA device is available here")
@@ -46,7 +47,7 @@ def run_bench(
     model = model.to(device).eval()
     stats = evaluate(model, data, "test", device=device).stats if device == "cpu" else {}
     model = model.cpu()
-    eff = efficiency(model, data, stats)
+    eff = model_cost(model, data, stats)
     model = model.to(device).eval()
 
     def sync() -> None:

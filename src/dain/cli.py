@@ -53,7 +53,6 @@ def _parse_lags(text: str | None) -> list[int] | None:
 
 # ----------------------------------------------------------------------------------------------------------- datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
-    import dain.datasets  # noqa: F401
     from dain.data.paths import find_data_dir
     from dain.data.registry_api import dataset_info
     from dain.registry import DATASETS
@@ -201,7 +200,6 @@ def _config_from_args(args: argparse.Namespace):
         cfg.train.num_threads = args.threads
     if getattr(args, "balanced_batches", False):
         cfg.train.balanced_batches = True
-    import dain.models  # noqa: F401
     from dain.models.base import make_config
     from dain.validation import check_train_config
 
@@ -261,7 +259,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise ConfigError("--models needs a comma-separated list of model names")
-    import dain.models  # noqa: F401
     from dain.registry import MODELS
 
     for m in models:

@@ -60,8 +60,6 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **options: Any) -> MultimodalDataset:
     """Load a registered dataset, or a bring-your-own folder when ``name`` is a path to one."""
-    import dain.datasets  # noqa: F401  (registers the built-in loaders)
-
     if name not in DATASETS and Path(name).expanduser().is_dir():
         from dain.datasets.folder import load_folder
 

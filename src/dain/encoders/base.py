@@ -3,6 +3,12 @@
 An encoder maps one modality ``[B, *shape]`` to tokens ``[B, L, d]`` (with a token mask ``[B, L]``) and a pooled
 vector ``[B, d]``. :class:`ModalityEncoders` runs one encoder per modality and replaces the outputs of samples whose
 modality is missing with a learned per-modality embedding (never silent zeros).
+
+Token-mask convention (one for every model). ``EncodedModality.token_mask`` out of :class:`ModalityEncoders` is the
+*attention mask*: True for a real step of an observed modality and for every token of an absent modality (which
+carries the learned missing embedding, so attention and pooling see that embedding rather than nothing). The *real
+mask* (:func:`real_mask`: attention mask and modality present) drops those missing-embedding tokens.
+:func:`modality_tokens` builds the fusion models' token sequence with both masks and the modality id of each token.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ DEFAULT_ENCODER = {"vector": "mlp", "sequence": "gru", "image": "cnn"}
 @dataclass
 class EncodedModality:
     tokens: torch.Tensor  # [B, L, d]
-    token_mask: torch.Tensor  # [B, L] bool, True = real token
+    token_mask: torch.Tensor  # [B, L] bool attention mask (see the module docstring)
     pooled: torch.Tensor  # [B, d]
 
 
@@ -54,8 +60,59 @@ def pool_tokens(t: torch.Tensor, m: torch.Tensor, k: int) -> tuple[torch.Tensor,
 
 
 def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``tokens [B, L, d]`` over the positions where ``mask [B, L]`` is True (0 where there are none)."""
     w = mask.to(tokens.dtype).unsqueeze(-1)
     return (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def real_mask(token_mask: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Real mask from an attention mask ``[..., L]`` and modality presence ``[...]``: the missing-embedding tokens of
+    absent modalities dropped."""
+    return token_mask & present.to(torch.bool).unsqueeze(-1)
+
+
+@dataclass
+class ModalityTokens:
+    """Every modality's tokens in one sequence (see the module docstring for the masks)."""
+
+    tokens: torch.Tensor  # [B, L, d], each modality's tokens plus its modality embedding
+    attend: torch.Tensor  # [B, L] attention mask: real tokens and absent modalities' missing-embedding tokens
+    real: torch.Tensor  # [B, L] real mask: real tokens of observed modalities only
+    ids: torch.Tensor  # [L] modality index of each position
+
+    def real_or_attend(self) -> torch.Tensor:
+        """The real mask; a sample with no real token keeps its attention mask (its missing embeddings)."""
+        return torch.where(self.real.any(1, keepdim=True), self.real, self.attend)
+
+
+def modality_tokens(
+    enc: dict[str, EncodedModality],
+    mask: torch.Tensor,
+    names: list[str],
+    modality_emb: torch.Tensor | None = None,
+    max_tokens: int | None = None,
+    fill: torch.Tensor | None = None,
+) -> ModalityTokens:
+    """Concatenate the modalities' tokens (time-pooled to ``max_tokens`` each by :func:`pool_tokens`), adding
+    ``modality_emb[j]`` to modality j's. ``mask [B, M]``: modality present. ``fill [B, M, d]`` (optional) replaces
+    the tokens of absent modalities (per-sample missing embeddings) before the modality embedding is added; with it,
+    every position of an absent modality is attended (without it, time-pooling padding of a missing embedding is
+    not)."""
+    present = mask.to(torch.bool)
+    toks, attend, real, ids = [], [], [], []
+    for j, name in enumerate(names):
+        t, m = enc[name].tokens, enc[name].token_mask
+        if max_tokens is not None:
+            t, m = pool_tokens(t, m, max_tokens)
+        if fill is not None:  # every position of an absent modality then carries the fill, so all are attended
+            p = present[:, j].view(-1, 1)
+            t = torch.where(p.unsqueeze(-1), t, fill[:, j].unsqueeze(1).expand_as(t))
+            m = m | ~p
+        toks.append(t if modality_emb is None else t + modality_emb[j])
+        attend.append(m)
+        real.append(real_mask(m, present[:, j]))
+        ids.append(torch.full((t.shape[1],), j, dtype=torch.long, device=t.device))
+    return ModalityTokens(torch.cat(toks, 1), torch.cat(attend, 1), torch.cat(real, 1), torch.cat(ids))
 
 
 class ModalityEncoders(nn.Module):

@@ -54,8 +54,6 @@ def register_model(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Build model ``name``'s config from defaults + overrides, rejecting unknown keys with the valid ones."""
-    import dain.models  # noqa: F401  (registers built-in models)
-
     cls = MODELS.get(name)
     overrides = dict(overrides or {})
     fields = {f.name: f for f in dataclasses.fields(cls.Config)}

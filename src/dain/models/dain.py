@@ -20,6 +20,7 @@ Pipeline per batch:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -210,7 +211,7 @@ class DAIN(nn.Module):
     def _relative_costs(self) -> torch.Tensor:
         """Cost of each agent [K+1] as a fraction of running every encoder and routed agent (shared: 0), counted
         once with the FLOP counter on one zero sample."""
-        from torch.utils.flop_counter import FlopCounterMode
+        from dain.flops import total_flops
 
         steps = {
             m.name: torch.ones(1, m.shape[0], dtype=torch.bool) for m in self.spec.modalities if m.kind == "sequence"
@@ -220,9 +221,8 @@ class DAIN(nn.Module):
         self.eval()
         for m in self.spec.modalities:
             x = torch.zeros(1, *m.shape)
-            with FlopCounterMode(display=False) as c:
-                self.encode.encoders[m.name](x, steps.get(m.name))
-            enc.append(float(c.get_total_flops()))
+            encoder = self.encode.encoders[m.name]
+            enc.append(total_flops(encoder, functools.partial(encoder, x, steps.get(m.name))))
         self.train(was)
         agent = [2.0 * sum(p.numel() for p in a.parameters()) for a in self.agents]
         costs = [sum(enc[j] for j in r.modalities) + agent[k] for k, r in enumerate(self.role_specs)]

@@ -3,23 +3,23 @@ Mixture-of-Experts", NeurIPS 2024)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from dain.data.spec import DatasetSpec
-from dain.encoders import ModalityEncoders
-from dain.encoders.base import pool_tokens
-from dain.models.base import BaseModelConfig, ModelOutput, register_model
+from dain.encoders.base import masked_mean
+from dain.models.base import ModelOutput, register_model
 from dain.models.heads import mlp_head
 from dain.models.moe_layers import AttentionBlock, MoEFFN, load_balancing_loss
+from dain.models.token_moe import RoutingLog, TokenFusionModel, TokenMoEConfig
 
 MAX_BANK_MODALITIES = 12
 
 
 @register_model("flexmoe")
-class FlexMoE(nn.Module):
+class FlexMoE(TokenFusionModel):
     """Flex-MoE: missing-modality bank + sparse MoE whose router is softly supervised by the modality
     combination.
 
@@ -48,30 +48,19 @@ class FlexMoE(nn.Module):
     """
 
     @dataclass
-    class Config(BaseModelConfig):
-        hidden: int = 64
-        encoders: dict[str, str] = field(default_factory=dict)
-        fusion_layers: int = 1
-        heads: int = 4
-        num_experts: int = 8
-        top_k: int = 2
-        capacity_factor: float = 0.0
-        balance_weight: float = 0.01
+    class Config(TokenMoEConfig):
         router_sup_weight: float = 0.1
         warmup_epochs: int = 2
         router_noise: float = 0.5  # Flex-MoE's gate is noisy top-k; here fixed-std logit noise in training
-        max_tokens_per_modality: int = 16
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
-        super().__init__()
         M = spec.num_modalities
         if M > MAX_BANK_MODALITIES:
             raise ValueError(
                 f"flexmoe's missing-modality bank supports at most {MAX_BANK_MODALITIES} modalities, got {M}"
             )
-        self.spec, self.cfg = spec, cfg
+        super().__init__(spec, cfg)
         d = cfg.hidden
-        self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.bank = nn.Parameter(torch.randn(2**M, M, d) * 0.02)
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
         self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
@@ -108,23 +97,17 @@ class FlexMoE(nn.Module):
         B = mask.shape[0]
         combo = self.combination(mask)
         complete = mask.all(1)
-        slots = self.bank[combo]  # [B, M, d]
-        toks, tmasks = [], []
-        for j, name in enumerate(self.spec.modality_names):
-            t, m = pool_tokens(enc[name].tokens, enc[name].token_mask, self.cfg.max_tokens_per_modality)
-            p = mask[:, j].view(B, 1)
-            t = torch.where(p.unsqueeze(-1), t, slots[:, j].unsqueeze(1).expand_as(t))
-            toks.append(t + self.modality_emb[j])
-            tmasks.append(m | ~p)
-        x, keep = torch.cat(toks, 1), torch.cat(tmasks, 1)
-        L, k, E = x.shape[1], self.cfg.top_k, self.cfg.num_experts
+        tk = self.tokens(batch, enc, fill=self.bank[combo])  # absent modality j: bank[c, j] at its positions
+        x, keep = tk.tokens, tk.attend
+        L, E = x.shape[1], self.cfg.num_experts
         flat_keep = keep.reshape(-1)
         pos = flat_keep.nonzero().squeeze(1)
         tok_sample = torch.arange(B, device=x.device).unsqueeze(1).expand(B, L).reshape(-1)[flat_keep]
         tok_target = self.combo_to_expert[combo][tok_sample]  # -1 for complete samples
         tok_complete = complete[tok_sample]
         warm = self.training and self.warmup
-        bal, sup, choices, probs = [], [], [], []
+        log = RoutingLog(B, L, self.cfg.top_k, E)
+        bal, sup = [], []
         for attn, norm, moe in zip(self.attn, self.moe_norm, self.moe):
             x = attn(x, keep)
             h = norm(x).reshape(B * L, -1)[flat_keep]
@@ -138,19 +121,15 @@ class FlexMoE(nn.Module):
             sup_sel = tok_target >= 0
             if bool(sup_sel.any()) and not warm:
                 sup.append(nn.functional.cross_entropy(r.logits[sup_sel], tok_target[sup_sel]))
-            ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
-            probs.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
-        w = keep.to(x.dtype).unsqueeze(-1)
-        logits = self.head((x * w).sum(1) / w.sum(1).clamp_min(1.0))
+            log.add(r, flat_keep, x)
+        logits = self.head(masked_mean(x, keep))
         if warm:
             logits = torch.where(complete.view(B, 1), logits, logits.detach())
         losses = {"moe_balance": self.cfg.balance_weight * torch.stack(bal).mean()}
         if sup:
             losses["router_supervision"] = self.cfg.router_sup_weight * torch.stack(sup).mean()
         routing = {
-            "expert_choice": torch.stack(choices, 1).view(B, L, -1, k).transpose(1, 2),  # [B, layers, L, k]
-            "router_probs": torch.stack(probs, 1).view(B, L, -1, E).transpose(1, 2),  # [B, layers, L, E]
+            **log.record(),
             "combination": combo,
             "target_expert": self.combo_to_expert[combo],
         }

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from dain.data.spec import DatasetSpec
-from dain.encoders import ModalityEncoders
-from dain.models.base import BaseModelConfig, ModelOutput, register_model
+from dain.encoders.base import masked_mean
+from dain.models.base import ModelOutput, register_model
 from dain.models.heads import mlp_head
 from dain.models.moe_layers import (
     AttentionBlock,
@@ -21,11 +21,11 @@ from dain.models.moe_layers import (
     router_z_loss,
     sparse_dispatch,
 )
-from dain.models.moe_topk import modality_tokens
+from dain.models.token_moe import RoutingLog, TokenFusionModel, TokenMoEConfig
 
 
 @register_model("fusemoe")
-class FuseMoE(nn.Module):
+class FuseMoE(TokenFusionModel):
     """FuseMoE: per-modality routers over a shared expert pool with Laplace gating.
 
     Modality tokens (+ modality embedding) pass ``fusion_layers`` blocks of [self-attention, MoE-FFN]. In
@@ -44,25 +44,13 @@ class FuseMoE(nn.Module):
     """
 
     @dataclass
-    class Config(BaseModelConfig):
-        hidden: int = 64
-        encoders: dict[str, str] = field(default_factory=dict)
-        fusion_layers: int = 1
-        heads: int = 4
-        num_experts: int = 8
-        top_k: int = 2
+    class Config(TokenMoEConfig):
         gating: str = "laplace"
-        capacity_factor: float = 0.0  # <= 0: unlimited
-        balance_weight: float = 0.01
         z_weight: float = 0.0
-        router_noise: float = 0.0
-        max_tokens_per_modality: int = 16
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
-        super().__init__()
-        self.spec, self.cfg = spec, cfg
+        super().__init__(spec, cfg)
         d, M = cfg.hidden, spec.num_modalities
-        self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
         self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
         self.moe_norm = nn.ModuleList([nn.LayerNorm(d) for _ in range(cfg.fusion_layers)])
@@ -109,20 +97,16 @@ class FuseMoE(nn.Module):
         return Routing(logits, probs, idx, gates, keep)
 
     def forward(self, batch: dict) -> ModelOutput:
-        enc = self.encode(batch)
-        mask: torch.Tensor = batch["mask"]
-        x, tmask, mod_ids = modality_tokens(
-            enc, self.spec.modality_names, self.modality_emb, self.cfg.max_tokens_per_modality
-        )
+        tk = self.tokens(batch, self.encode(batch))
+        x, mod_ids = tk.tokens, tk.ids
         B, L, d = x.shape
-        present = mask[:, mod_ids]  # [B, L]: the token's modality is observed
-        keep = tmask & present
-        keep = torch.where(keep.any(1, keepdim=True), keep, tmask)  # nothing observed: use missing embeddings
+        keep = tk.real_or_attend()  # absent modalities' tokens excluded; nothing observed: the missing embeddings
         flat_keep = keep.reshape(-1)
         pos = flat_keep.nonzero().squeeze(1)
         tok_mod = mod_ids.unsqueeze(0).expand(B, L).reshape(-1)[flat_keep]
-        E, k = self.cfg.num_experts, self.cfg.top_k
-        bal, zl, choices, weights = [], [], [], []
+        E = self.cfg.num_experts
+        log = RoutingLog(B, L, self.cfg.top_k, E)
+        bal, zl = [], []
         for attn, norm, routers, experts in zip(self.attn, self.moe_norm, self.routers, self.experts):
             x = attn(x, keep)
             h = norm(x).reshape(B * L, d)[flat_keep]
@@ -131,17 +115,10 @@ class FuseMoE(nn.Module):
             x = x + self.drop(x.new_zeros(B * L, d).index_copy(0, pos, y).view(B, L, d))
             bal.append(load_balancing_loss(r.probs, r.idx, E))
             zl.append(router_z_loss(r.logits))
-            ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
-            weights.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
-        w = keep.to(x.dtype).unsqueeze(-1)
-        fused = self.out_norm((x * w).sum(1) / w.sum(1).clamp_min(1.0))
+            log.add(r, flat_keep, x)
+        fused = self.out_norm(masked_mean(x, keep))
         losses = {"moe_balance": self.cfg.balance_weight * torch.stack(bal).mean()}
         if self.cfg.z_weight > 0:
             losses["moe_z"] = self.cfg.z_weight * torch.stack(zl).mean()
-        routing = {
-            "expert_choice": torch.stack(choices, 1).view(B, L, -1, k).transpose(1, 2),  # [B, layers, L, k]
-            "router_probs": torch.stack(weights, 1).view(B, L, -1, E).transpose(1, 2),  # [B, layers, L, E]
-            "token_modality": mod_ids.unsqueeze(0).expand(B, L),
-        }
+        routing = {**log.record(), "token_modality": mod_ids.unsqueeze(0).expand(B, L)}
         return ModelOutput(self.head(fused), losses, routing)

@@ -10,7 +10,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
-from dain.encoders.base import pool_tokens
+from dain.encoders.base import modality_tokens
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.heads import mlp_head
 
@@ -88,16 +88,15 @@ class TransformerFusion(nn.Module):
         self.head = mlp_head(d, d, spec.num_outputs, cfg.dropout)
 
     def forward(self, batch: dict) -> ModelOutput:
-        enc = self.encode(batch)
-        toks, masks = (
-            [self.cls.expand(batch["mask"].shape[0], -1, -1)],
-            [batch["mask"].new_ones(batch["mask"].shape[0], 1)],
+        tk = modality_tokens(
+            self.encode(batch),
+            batch["mask"],
+            self.spec.modality_names,
+            self.modality_emb,
+            self.cfg.max_tokens_per_modality,
         )
-        for j, name in enumerate(self.spec.modality_names):
-            t, m = pool_tokens(enc[name].tokens, enc[name].token_mask, self.cfg.max_tokens_per_modality)
-            toks.append(t + self.modality_emb[j])
-            masks.append(m)
-        x = torch.cat(toks, 1)
-        keep = torch.cat(masks, 1)
+        B = tk.tokens.shape[0]
+        x = torch.cat([self.cls.expand(B, -1, -1), tk.tokens], 1)
+        keep = torch.cat([tk.attend.new_ones(B, 1), tk.attend], 1)
         h = self.fusion(x, src_key_padding_mask=~keep)
         return ModelOutput(self.head(h[:, 0]))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from dain.data.spec import DatasetSpec
-from dain.encoders import ModalityEncoders
-from dain.models.base import BaseModelConfig, ModelOutput, register_model
-from dain.models.moe_topk import modality_tokens
+from dain.models.base import ModelOutput, register_model
+from dain.models.token_moe import TokenFusionConfig, TokenFusionModel
 
 
 class TransformerExpert(nn.Module):
@@ -35,7 +34,7 @@ class TransformerExpert(nn.Module):
 
 
 @register_model("i2moe")
-class I2MoE(nn.Module):
+class I2MoE(TokenFusionModel):
     """I2MoE: M uniqueness + 1 synergy + 1 redundancy interaction experts, reweighted per sample.
 
     Each expert is a small Transformer fusion backbone over all modality tokens that outputs task logits. In
@@ -60,24 +59,17 @@ class I2MoE(nn.Module):
     """
 
     @dataclass
-    class Config(BaseModelConfig):
-        hidden: int = 64
-        encoders: dict[str, str] = field(default_factory=dict)
-        fusion_layers: int = 1
-        heads: int = 4
+    class Config(TokenFusionConfig):
         interaction_weight: float = 0.3
         temperature: float = 1.0
         rw_hidden: int = 128
         rw_layers: int = 2
         rw_dropout: float = 0.5
         triplet_margin: float = 1.0
-        max_tokens_per_modality: int = 16
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
-        super().__init__()
-        self.spec, self.cfg = spec, cfg
+        super().__init__(spec, cfg)
         d, M = cfg.hidden, spec.num_modalities
-        self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.zeros(M, d))  # position info lives in each expert's ``pos``
         self.experts = nn.ModuleList(
             [TransformerExpert(d, M, spec.num_outputs, cfg.heads, cfg.fusion_layers, cfg.dropout) for _ in range(M + 2)]
@@ -121,7 +113,8 @@ class I2MoE(nn.Module):
         enc = self.encode(batch)
         names = self.spec.modality_names
         M = len(names)
-        x, keep, mod_ids = modality_tokens(enc, names, self.modality_emb, self.cfg.max_tokens_per_modality)
+        tk = self.tokens(batch, enc)
+        x, keep, mod_ids = tk.tokens, tk.attend, tk.ids
         B = x.shape[0]
         onehot = nn.functional.one_hot(mod_ids, M).to(x.dtype).unsqueeze(0) * keep.to(x.dtype).unsqueeze(-1)
         pool = onehot / onehot.sum(1, keepdim=True).clamp_min(1.0)  # [B, L, M]

@@ -3,37 +3,21 @@ Lepikhin et al., ICLR 2021) used as a multimodal fusion baseline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from dain.data.spec import DatasetSpec
-from dain.encoders import EncodedModality, ModalityEncoders
-from dain.encoders.base import pool_tokens
-from dain.models.base import BaseModelConfig, ModelOutput, register_model
+from dain.encoders.base import masked_mean
+from dain.models.base import ModelOutput, register_model
 from dain.models.heads import mlp_head
 from dain.models.moe_layers import AttentionBlock, MoEFFN
-
-
-def modality_tokens(
-    enc: dict[str, EncodedModality], names: list[str], modality_emb: torch.Tensor, max_tokens: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Concatenate every modality's tokens (time-pooled to ``max_tokens``) plus its modality embedding.
-
-    Returns tokens [B, L, d], token mask [B, L] and the modality index of each token position [L].
-    """
-    toks, masks, ids = [], [], []
-    for j, name in enumerate(names):
-        t, m = pool_tokens(enc[name].tokens, enc[name].token_mask, max_tokens)
-        toks.append(t + modality_emb[j])
-        masks.append(m)
-        ids.append(torch.full((t.shape[1],), j, dtype=torch.long, device=t.device))
-    return torch.cat(toks, 1), torch.cat(masks, 1), torch.cat(ids)
+from dain.models.token_moe import RoutingLog, TokenFusionModel, TokenMoEConfig
 
 
 @register_model("moe_topk")
-class MoETopK(nn.Module):
+class MoETopK(TokenFusionModel):
     """Sparse MoE transformer over all modality tokens (Switch/GShard).
 
     Tokens of every modality (+ modality embedding) pass ``fusion_layers`` blocks of [self-attention, top-k
@@ -50,24 +34,15 @@ class MoETopK(nn.Module):
     """
 
     @dataclass
-    class Config(BaseModelConfig):
-        hidden: int = 64
-        encoders: dict[str, str] = field(default_factory=dict)
+    class Config(TokenMoEConfig):
         fusion_layers: int = 2
-        heads: int = 4
         num_experts: int = 4
         top_k: int = 1
-        capacity_factor: float = 0.0  # <= 0: unlimited capacity (no token dropping)
-        balance_weight: float = 0.01
         z_weight: float = 0.001
-        router_noise: float = 0.0
-        max_tokens_per_modality: int = 16
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
-        super().__init__()
-        self.spec, self.cfg = spec, cfg
+        super().__init__(spec, cfg)
         d = cfg.hidden
-        self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.modality_emb = nn.Parameter(torch.randn(spec.num_modalities, d) * 0.02)
         self.attn = nn.ModuleList([AttentionBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.fusion_layers)])
         self.moe_norm = nn.ModuleList([nn.LayerNorm(d) for _ in range(cfg.fusion_layers)])
@@ -90,12 +65,12 @@ class MoETopK(nn.Module):
         self.head = mlp_head(d, d, spec.num_outputs, cfg.dropout)
 
     def forward(self, batch: dict) -> ModelOutput:
-        enc = self.encode(batch)
-        x, keep, _ = modality_tokens(enc, self.spec.modality_names, self.modality_emb, self.cfg.max_tokens_per_modality)
-        B = x.shape[0]
-        L, k, E = x.shape[1], self.cfg.top_k, self.cfg.num_experts
+        tk = self.tokens(batch, self.encode(batch))
+        x, keep = tk.tokens, tk.attend
+        B, L = x.shape[:2]
         flat_keep = keep.reshape(-1)
-        bal, zl, dropped, choices, probs = [], [], [], [], []
+        log = RoutingLog(B, L, self.cfg.top_k, self.cfg.num_experts)
+        bal, zl, dropped = [], [], []
         for attn, norm, moe in zip(self.attn, self.moe_norm, self.moe):
             x = attn(x, keep)
             h = norm(x).reshape(B * L, -1)[flat_keep]
@@ -105,18 +80,11 @@ class MoETopK(nn.Module):
             bal.append(aux["balance"])
             zl.append(aux["z"])
             dropped.append(aux["dropped"])
-            ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
-            choices.append(torch.full((B * L, k), -1, dtype=torch.long, device=x.device).index_put((flat_keep,), ch))
-            probs.append(x.new_zeros(B * L, E).index_put((flat_keep,), r.probs.detach()))
-        w = keep.to(x.dtype).unsqueeze(-1)
-        logits = self.head((x * w).sum(1) / w.sum(1).clamp_min(1.0))
+            log.add(r, flat_keep, x)
+        logits = self.head(masked_mean(x, keep))
         losses = {
             "moe_balance": self.cfg.balance_weight * torch.stack(bal).mean(),
             "moe_z": self.cfg.z_weight * torch.stack(zl).mean(),
         }
-        routing = {
-            "expert_choice": torch.stack(choices, 1).view(B, L, -1, k).transpose(1, 2),  # [B, layers, L, k]; -1 = none
-            "router_probs": torch.stack(probs, 1).view(B, L, -1, E).transpose(1, 2),  # [B, layers, L, E]
-        }
         stats = {"dropped_frac": torch.stack(dropped).mean().detach()}
-        return ModelOutput(logits, losses, routing, stats)
+        return ModelOutput(logits, losses, log.record(), stats)

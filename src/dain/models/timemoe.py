@@ -42,6 +42,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.encoders import ModalityEncoders
+from dain.encoders.base import pool_tokens, real_mask
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 
 # ------------------------------------------------------------------------------------------------------------
@@ -420,21 +421,11 @@ class TimeMoE(nn.Module):
     def _to_grid(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map ``[B, L, d]`` tokens (mask ``[B, L]``) onto the ``T``-token grid (masked pooling /
         repetition)."""
-        B, L, d = tokens.shape
-        T = self.num_tokens
-        if L == T:
-            return tokens, mask
+        L, T = tokens.shape[1], self.num_tokens
         if L < T:
             idx = (torch.arange(T, device=tokens.device) * L) // T
             return tokens[:, idx], mask[:, idx]
-        step = -(-L // T)
-        pad = step * T - L
-        if pad:
-            tokens = F.pad(tokens, (0, 0, 0, pad))
-            mask = F.pad(mask, (0, pad), value=False)
-        w = mask.to(tokens.dtype).view(B, T, step, 1)
-        out = (tokens.view(B, T, step, d) * w).sum(2) / w.sum(2).clamp_min(1.0)
-        return out, mask.view(B, T, step).any(-1)
+        return pool_tokens(tokens, mask, T)
 
     def forward(self, batch: dict) -> ModelOutput:
         enc = self.encode(batch)
@@ -449,9 +440,8 @@ class TimeMoE(nn.Module):
             xs.append(t + self.modality_emb[j])
             vs.append(v)
         x = torch.stack(xs, 1)  # [B, M, T, d]
-        valid = torch.stack(vs, 1)  # [B, M, T] real tokens (a missing modality shows its embedding as real)
-        mod_mask = batch["mask"].to(torch.bool)
-        present = valid & mod_mask.unsqueeze(-1)  # real tokens of present modalities
+        valid = torch.stack(vs, 1)  # [B, M, T] attention mask (a missing modality's embedding is attended)
+        present = real_mask(valid, batch["mask"])  # real tokens of present modalities
         # fusion weights: present tokens; where none is present at (b, t), fall back to the missing embeddings
         fuse_w = torch.where(present.any(1, keepdim=True), present, valid)
         U, R, S = self.rus_U, self.rus_R, self.rus_S

@@ -30,6 +30,7 @@ from dain.data.paths import atomic_write
 from dain.data.registry_api import load_dataset
 from dain.data.spec import MultimodalDataset, make_batch
 from dain.errors import ConfigError, DainError
+from dain.flops import model_cost
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
@@ -187,36 +188,8 @@ def _to_device(batch: Any, device: str) -> Any:
 
 
 def efficiency(model: torch.nn.Module, data: MultimodalDataset, stats: dict[str, float]) -> dict[str, Any]:
-    """Parameter count, FLOPs per sample (sparse and, for agent models, dense) and routing statistics."""
-    # routed models spend per sample what their routing decides: count them on more rows
-    n_rows = 512 if hasattr(model, "flops_per_sample") else 64
-    rows = np.asarray(data.splits["test"][:n_rows], dtype=np.int64)
-    batch = make_batch(data, rows)
-    model.eval()
-    if getattr(model, "fit_direct_model", False):  # trees: no parameters or FLOPs in the neural sense
-        return {"params": None, "flops_per_sample": None, **getattr(model, "size_info", dict)()}  # trees: comparisons
-    eff: dict[str, Any] = {"params": int(sum(p.numel() for p in model.parameters()))}
-    try:
-        from dain.flops import count_flops
-
-        if hasattr(model, "flops_per_sample"):
-            eff["flops_per_sample"] = float(model.flops_per_sample(batch, dense=False))
-            eff["flops_per_sample_dense"] = float(model.flops_per_sample(batch, dense=True))
-        else:
-            eff["flops_per_sample"] = float(count_flops(model, batch))
-    except Exception as e:  # FLOP counting must never lose a finished run
-        eff["flops_per_sample"] = None
-        eff["flops_error"] = str(e)
-    if "active_agents" in stats:
-        eff["active_agents_mean"] = stats["active_agents"]
-    if hasattr(model, "num_agents"):
-        eff["num_agents"] = int(model.num_agents)
-    if "comm_bits" in stats:
-        eff["comm_bits_per_sample"] = stats["comm_bits"]
-    for k, v in stats.items():
-        if k not in ("active_agents", "comm_bits"):
-            eff[k] = v
-    return eff
+    """The run's cost record: :func:`dain.flops.model_cost` (one cost function for ``fit`` and ``bench``)."""
+    return model_cost(model, data, stats)
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
