@@ -45,15 +45,15 @@ def refresh_tree_cost(runs: dict[str, list[dict]]) -> None:
 def add_trained_setting_rows(summary: dict, runs: dict[str, list[dict]]) -> None:
     """For DAIN models whose inference setting was calibrated on validation, a row ``<model> (trained top-k)`` with
     the test score and FLOPs of the trained setting (recorded by the harness beside the calibrated one)."""
-    from dain.training.compare import _stats
+    from dain.training.compare import stats
 
     for m, rs in runs.items():
         rec = [r.get("adaptive") for r in rs]
         if not m.startswith("dain") or not all(rec) or all(a.get("skipped") for a in rec):
             continue
         row = {
-            "test": {k: _stats([a["trained_setting_test"][k] for a in rec]) for k in rec[0]["trained_setting_test"]},
-            "efficiency": {"flops_per_sample": _stats([a["trained_setting_flops_per_sample"] for a in rec])},
+            "test": {k: stats([a["trained_setting_test"][k] for a in rec]) for k in rec[0]["trained_setting_test"]},
+            "efficiency": {"flops_per_sample": stats([a["trained_setting_flops_per_sample"] for a in rec])},
             "time": summary["results"][m]["time"],
             "runs": [],
             "chosen": [a["chosen"] for a in rec],

@@ -234,11 +234,11 @@ def test_datasets_table_fits_80_columns_and_names_the_folder_format(capsys) -> N
 
 
 def test_compare_table_no_epochs_for_gbm() -> None:
-    from dain.training.compare import _stats, markdown_table
+    from dain.training.compare import stats, markdown_table
 
     def row(spe: float, fit: float, epochs: int) -> dict:
-        t = {"seconds_per_epoch": _stats([spe]), "fit_seconds": _stats([fit]), "epochs": _stats([epochs])}
-        return {"test": {"acc": _stats([0.9])}, "efficiency": {}, "time": t}
+        t = {"seconds_per_epoch": stats([spe]), "fit_seconds": stats([fit]), "epochs": stats([epochs])}
+        return {"test": {"acc": stats([0.9])}, "efficiency": {}, "time": t}
 
     summary = {"dataset": "d", "seeds": [0], "results": {"gbm": row(3.5, 3.5, 0), "late_fusion": row(0.25, 5.0, 20)}}
     table = markdown_table(summary).splitlines()

@@ -388,7 +388,7 @@ def _frontier(summary: dict, out: Path) -> None:
 
 def _merge_splits(summaries: list[dict], out: Path) -> dict:
     """Pool runs of several protocol splits: one value per (split, seed); stats over all of them."""
-    from dain.training.compare import _stats, markdown_table
+    from dain.training.compare import markdown_table, stats
     from dain.validation import json_text
 
     merged = dict(summaries[0])
@@ -410,7 +410,7 @@ def _merge_splits(summaries: list[dict], out: Path) -> dict:
         }
         for part in ("test", "val", "efficiency", "time"):
             for k in rows[0][part]:
-                row[part][k] = _stats([v for r in rows for v in r[part][k]["values"]])
+                row[part][k] = stats([v for r in rows for v in r[part][k]["values"]])
         if "ensemble_of" in rows[0]:
             row["ensemble_of"] = rows[0]["ensemble_of"]
         merged["results"][m] = row

@@ -138,13 +138,13 @@ def seed_ensemble(runs: list[dict[str, Any]]) -> dict[str, float]:
 def _ensemble_row(m: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """A table row for the seed ensemble of ``runs``: its test metrics, summed size and cost, the members' runs."""
     row: dict[str, Any] = {
-        "test": {k: _stats([v]) for k, v in seed_ensemble(runs).items()},
+        "test": {k: stats([v]) for k, v in seed_ensemble(runs).items()},
         "val": {},
         "efficiency": {},
         "time": {
-            "seconds_per_epoch": _stats([sum(r["time"]["seconds_per_epoch"] for r in runs)]),
-            "fit_seconds": _stats([sum(r["time"]["fit_seconds"] for r in runs)]),
-            "epochs": _stats([sum(r["time"].get("epochs", 1) for r in runs)]),
+            "seconds_per_epoch": stats([sum(r["time"]["seconds_per_epoch"] for r in runs)]),
+            "fit_seconds": stats([sum(r["time"]["fit_seconds"] for r in runs)]),
+            "epochs": stats([sum(r["time"].get("epochs", 1) for r in runs)]),
         },
         "runs": [r["run_dir"] for r in runs],
         "ensemble_of": m,
@@ -152,7 +152,7 @@ def _ensemble_row(m: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     for c in ("params", "flops_per_sample"):
         vals = [r["efficiency"].get(c) for r in runs]
         if all(v is not None for v in vals):
-            row["efficiency"][c] = _stats([float(sum(vals))])
+            row["efficiency"][c] = stats([float(sum(vals))])
     return row
 
 
@@ -218,7 +218,8 @@ def run_compare(
     return summaries
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
+def stats(values: list[float]) -> dict[str, Any]:
+    """Mean and population std (ddof=0) of ``values``, missing (None / NaN) ones skipped; the values kept as given."""
     v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
     if len(v) == 0:
         return {"mean": None, "std": None, "values": values}
@@ -239,20 +240,20 @@ def aggregate(base: RunConfig, seeds: list[int], results: dict[str, list[dict]],
             continue
         metrics = sorted({k for r in runs for k in r["test"]})
         row: dict[str, Any] = {
-            "test": {k: _stats([r["test"].get(k) for r in runs]) for k in metrics},
-            "val": {k: _stats([r["val"].get(k) for r in runs]) for k in metrics},
+            "test": {k: stats([r["test"].get(k) for r in runs]) for k in metrics},
+            "val": {k: stats([r["val"].get(k) for r in runs]) for k in metrics},
             "efficiency": {},
             "time": {
-                "seconds_per_epoch": _stats([r["time"]["seconds_per_epoch"] for r in runs]),
-                "fit_seconds": _stats([r["time"]["fit_seconds"] for r in runs]),
-                "epochs": _stats([r["time"].get("epochs") for r in runs]),
+                "seconds_per_epoch": stats([r["time"]["seconds_per_epoch"] for r in runs]),
+                "fit_seconds": stats([r["time"]["fit_seconds"] for r in runs]),
+                "epochs": stats([r["time"].get("epochs") for r in runs]),
             },
             "runs": [r["run_dir"] for r in runs],
         }
         for c in EFFICIENCY_COLUMNS + ("flops_per_sample_dense", "num_agents"):
             vals = [r["efficiency"].get(c) for r in runs]
             if any(v is not None for v in vals):
-                row["efficiency"][c] = _stats(vals)
+                row["efficiency"][c] = stats(vals)
         if m in errors:
             row["error"] = errors[m]
         out["results"][m] = row

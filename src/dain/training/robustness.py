@@ -73,7 +73,7 @@ def robustness(
     """Score every finished run of ``summary`` under every condition; write robustness.json / .md / .png in
     ``out`` and return the aggregate (per model and condition: mean ± std of each test metric and of its change
     from the full test, over the model's runs)."""
-    from dain.training.compare import _stats
+    from dain.training.compare import stats
 
     conds = conditions(modalities, extra_drops, rates, seed)
     labels = [c.label() for c in conds]
@@ -89,9 +89,9 @@ def robustness(
         res: dict[str, Any] = {}
         for lab in labels:
             res[lab] = {
-                "test": {k: _stats([pr[lab]["test"].get(k) for pr in per_run]) for k in names},
+                "test": {k: stats([pr[lab]["test"].get(k) for pr in per_run]) for k in names},
                 "change": {
-                    k: _stats([_diff(pr[lab]["test"].get(k), pr["full"]["test"].get(k)) for pr in per_run])
+                    k: stats([_diff(pr[lab]["test"].get(k), pr["full"]["test"].get(k)) for pr in per_run])
                     for k in names
                 },
             }
