@@ -254,7 +254,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import time
 
-    from dain.training.compare import run_compare
+    from dain.training.compare import compare
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
@@ -297,144 +297,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         make_config(m, params[m])  # every model's --set values typed before the first fit
     splits = list(range(1, 6)) if args.all_splits else [None]
     log = None if _progress_mode(args) == "quiet" else _log
+    robustness = {"extra_drops": args.robustness_drop, "rates": args.robustness_rates} if args.robustness else None
     with contextlib.redirect_stdout(sys.stderr):
-        summaries = run_compare(cfg, models, seeds, out, args.jobs, params, log, args.ensemble, splits)
-    summary = summaries[0] if len(summaries) == 1 else _merge_splits(summaries, out)
-    _check_finished(summaries, out)
-    if not args.no_frontier:
-        _frontier(summary, out)
-    if args.robustness:
-        _robustness(summary, out, args, log)
-    if args.published:
-        from dain.published import published_rows
-
-        summary["published"] = published_rows(cfg.data.name, cfg.data.options.get("protocol", "default"))
-        _append_published(Path(summary["table"]), summary["published"])
+        summary = compare(
+            cfg,
+            models,
+            seeds,
+            out,
+            args.jobs,
+            params,
+            log,
+            args.ensemble,
+            splits,
+            frontier=not args.no_frontier,
+            robustness=robustness,
+            published=args.published,
+        )
     text = Path(summary["table"]).read_text()
     _emit(summary, args.json, text)
     return 0
-
-
-def _robustness(summary: dict, out: Path, args: argparse.Namespace, log) -> None:  # noqa: ANN001
-    """Every finished run re-tested with modalities missing: robustness.md / .json / .png beside compare.md."""
-    import numpy as np
-
-    from dain.data.missing import Missingness, check_missingness, parse_drop
-    from dain.training.robustness import robustness
-
-    finished = [r for r in summary["results"].values() if r.get("runs")]
-    if not finished:
-        return
-    first = Path(finished[0]["runs"][0])
-    task = json.loads((first / "metrics.json").read_text())["task"]
-    with np.load(first / "routing.npz") as z:
-        names = [str(n) for n in z["modality_names"]]
-    extra = [parse_drop(d) for d in args.robustness_drop or []]
-    for d in extra:
-        check_missingness(names, Missingness(drop=d), "--robustness-drop")
-    try:
-        rates = tuple(float(r) for r in args.robustness_rates.split(",") if r.strip())
-    except ValueError:
-        got = args.robustness_rates
-        raise ConfigError(f"--robustness-rates must be comma-separated numbers, got {got!r}") from None
-    for r in rates:
-        check_missingness(names, Missingness(rate=r), "--robustness-rates")
-    with contextlib.redirect_stdout(sys.stderr):
-        res = robustness(summary, out, names, task, extra, rates, log=log)
-    summary["robustness"] = {"table": res["table"], "plot": res.get("plot")}
-    table = Path(summary["table"])
-    table.write_text(table.read_text() + "\n" + Path(res["table"]).read_text())
-
-
-def _check_finished(summaries: list[dict], out: Path) -> None:
-    """A comparison where every run failed is an error (exit 2); one where some failed, a warning."""
-    from dain.validation import warn
-
-    rows = [(m, r) for s in summaries for m, r in s["results"].items()]
-    failed: dict[str, str] = {}
-    for m, r in rows:
-        if "error" in r:
-            failed.setdefault(m, r["error"])
-    if failed and not any(r.get("runs") for _, r in rows):
-        first = next(iter(failed.items()))
-        raise DainError(
-            f"every run failed ({', '.join(failed)}); first error: {first[0]}: {first[1]} (table: {out / 'compare.md'})"
-        )
-    if failed:
-        warn(f"some runs failed: {'; '.join(f'{m}: {e}' for m, e in failed.items())} (see {out / 'compare.md'})")
-
-
-def _frontier(summary: dict, out: Path) -> None:
-    """Latency side by side, DAIN budget curves and frontier.png; rewrites compare.json / compare.md."""
-    from dain.training.compare import markdown_table
-    from dain.training.frontier import add_frontier
-    from dain.validation import json_text
-
-    finished = [r for r in summary["results"].values() if r.get("runs")]
-    if not finished:
-        return
-    task = json.loads((Path(finished[0]["runs"][0]) / "metrics.json").read_text())["task"]
-    _log("measuring latency side by side and DAIN budget curves ...")
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-        # the curve sweeps every budget 0..K on purpose: no "above the trained budget" warning per point
-        warnings.filterwarnings("ignore", message="--budget", category=DainWarning)
-        summary["frontier_plot"] = str(add_frontier(summary, out, task))
-    table = Path(summary["table"])
-    head = table.read_text().split("\n", 1)[0]
-    body = markdown_table(summary).split("\n", 1)[1]
-    table.write_text(head + "\n" + body)
-    (out / "compare.json").write_text(json_text(summary))
-
-
-def _merge_splits(summaries: list[dict], out: Path) -> dict:
-    """Pool runs of several protocol splits: one value per (split, seed); stats over all of them."""
-    from dain.training.compare import markdown_table, stats
-    from dain.validation import json_text
-
-    merged = dict(summaries[0])
-    merged["splits"] = list(range(1, len(summaries) + 1))
-    merged["results"] = {}
-    for m in summaries[0]["results"]:
-        rows = [s["results"].get(m) for s in summaries]
-        if any(r is None for r in rows):  # a seed-ensemble row of a model that lost seeds on some split
-            continue
-        if any("test" not in r for r in rows):
-            merged["results"][m] = {"error": next(r.get("error") for r in rows if "test" not in r)}
-            continue
-        row = {
-            "test": {},
-            "val": {},
-            "efficiency": {},
-            "time": {},
-            "runs": [x for r in rows for x in r["runs"]],
-        }
-        for part in ("test", "val", "efficiency", "time"):
-            for k in rows[0][part]:
-                row[part][k] = stats([v for r in rows for v in r[part][k]["values"]])
-        if "ensemble_of" in rows[0]:
-            row["ensemble_of"] = rows[0]["ensemble_of"]
-        merged["results"][m] = row
-    (out / "compare.json").write_text(json_text(merged))
-    splits = merged["splits"]
-    table = markdown_table(merged).replace("seeds", f"splits {splits[0]}..{splits[-1]} x seeds", 1)
-    (out / "compare.md").write_text(table.replace("over seeds", "over splits x seeds", 1))
-    merged["table"] = str(out / "compare.md")
-    return merged
-
-
-def _append_published(table: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    lines = [
-        "",
-        "Published results on the same protocol (not re-run by dain):",
-        "",
-        "| method | " + " | ".join(k for k in rows[0]["metrics"]) + " | source |",
-        "|---|" + "---|" * (len(rows[0]["metrics"]) + 1),
-    ]
-    for r in rows:
-        lines.append(f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |")
-    table.write_text(table.read_text() + "\n".join(lines) + "\n")
 
 
 # ------------------------------------------------------------------------------------------- explain / interactions

@@ -7,6 +7,7 @@ TMC's mfeat number is from Han et al., ICLR 2021 (1600/400 split).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 _VITST = "ViTST README @7774e59 (Raindrop splits, in-hospital mortality)"
@@ -36,3 +37,19 @@ PUBLISHED: dict[tuple[str, str], list[dict[str, Any]]] = {
 def published_rows(dataset: str, protocol: str) -> list[dict[str, Any]]:
     """Rows published under exactly this dataset + protocol (empty when none are comparable)."""
     return [dict(r, published=True) for r in PUBLISHED.get((dataset, protocol), [])]
+
+
+def append_published(table: Path, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` (from :func:`published_rows`) to the markdown ``table`` as a marked section; nothing if none."""
+    if not rows:
+        return
+    lines = [
+        "",
+        "Published results on the same protocol (not re-run by dain):",
+        "",
+        "| method | " + " | ".join(k for k in rows[0]["metrics"]) + " | source |",
+        "|---|" + "---|" * (len(rows[0]["metrics"]) + 1),
+    ]
+    for r in rows:
+        lines.append(f"| {r['method']} (published) | " + " | ".join(r["metrics"].values()) + f" | {r['source']} |")
+    table.write_text(table.read_text() + "\n".join(lines) + "\n")

@@ -218,6 +218,94 @@ def run_compare(
     return summaries
 
 
+def compare(
+    base: RunConfig,
+    models: list[str],
+    seeds: list[int],
+    out: Path,
+    jobs: int = 1,
+    model_params: dict[str, dict[str, Any]] | None = None,
+    log=None,
+    ensemble: bool = False,
+    splits: list[int | None] | None = None,
+    frontier: bool = True,
+    robustness: dict[str, Any] | None = None,
+    published: bool = False,
+) -> dict[str, Any]:
+    """``dain compare`` from Python: :func:`run_compare`, the splits pooled (:func:`merge_splits`), failures checked
+    (:func:`check_finished`), then optionally the latency / budget-curve frontier, the robustness re-test
+    (``robustness``: keyword arguments of :func:`dain.training.robustness.add_robustness`, ``{}`` for its defaults)
+    and the published results of the protocol. Returns the summary; its ``table`` is the compare.md written."""
+    summaries = run_compare(base, models, seeds, out, jobs, model_params, log, ensemble, splits)
+    summary = summaries[0] if len(summaries) == 1 else merge_splits(summaries, out)
+    check_finished(summaries, out)
+    if frontier:
+        from dain.training.frontier import add_frontier_table
+
+        add_frontier_table(summary, out, log)
+    if robustness is not None:
+        from dain.training.robustness import add_robustness
+
+        add_robustness(summary, out, log=log, **robustness)
+    if published:
+        from dain.published import append_published, published_rows
+
+        summary["published"] = published_rows(base.data.name, base.data.options.get("protocol", "default"))
+        append_published(Path(summary["table"]), summary["published"])
+    return summary
+
+
+def merge_splits(summaries: list[dict], out: Path) -> dict:
+    """Pool runs of several protocol splits: one value per (split, seed); stats over all of them."""
+    merged = dict(summaries[0])
+    merged["splits"] = list(range(1, len(summaries) + 1))
+    merged["results"] = {}
+    for m in summaries[0]["results"]:
+        rows = [s["results"].get(m) for s in summaries]
+        if any(r is None for r in rows):  # a seed-ensemble row of a model that lost seeds on some split
+            continue
+        if any("test" not in r for r in rows):
+            merged["results"][m] = {"error": next(r.get("error") for r in rows if "test" not in r)}
+            continue
+        row = {
+            "test": {},
+            "val": {},
+            "efficiency": {},
+            "time": {},
+            "runs": [x for r in rows for x in r["runs"]],
+        }
+        for part in ("test", "val", "efficiency", "time"):
+            for k in rows[0][part]:
+                row[part][k] = stats([v for r in rows for v in r[part][k]["values"]])
+        if "ensemble_of" in rows[0]:
+            row["ensemble_of"] = rows[0]["ensemble_of"]
+        merged["results"][m] = row
+    (out / "compare.json").write_text(json_text(merged))
+    splits = merged["splits"]
+    table = markdown_table(merged).replace("seeds", f"splits {splits[0]}..{splits[-1]} x seeds", 1)
+    (out / "compare.md").write_text(table.replace("over seeds", "over splits x seeds", 1))
+    merged["table"] = str(out / "compare.md")
+    return merged
+
+
+def check_finished(summaries: list[dict], out: Path) -> None:
+    """A comparison where every run failed is an error (exit 2); one where some failed, a warning."""
+    from dain.validation import warn
+
+    rows = [(m, r) for s in summaries for m, r in s["results"].items()]
+    failed: dict[str, str] = {}
+    for m, r in rows:
+        if "error" in r:
+            failed.setdefault(m, r["error"])
+    if failed and not any(r.get("runs") for _, r in rows):
+        first = next(iter(failed.items()))
+        raise DainError(
+            f"every run failed ({', '.join(failed)}); first error: {first[0]}: {first[1]} (table: {out / 'compare.md'})"
+        )
+    if failed:
+        warn(f"some runs failed: {'; '.join(f'{m}: {e}' for m, e in failed.items())} (see {out / 'compare.md'})")
+
+
 def stats(values: list[float]) -> dict[str, Any]:
     """Mean and population std (ddof=0) of ``values``, missing (None / NaN) ones skipped; the values kept as given."""
     v = np.asarray([x for x in values if x is not None and x == x], dtype=float)

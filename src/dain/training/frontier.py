@@ -8,14 +8,18 @@ every model alike."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dain.errors import DainWarning
 from dain.training.metrics import MONITOR
 
 CASCADE_THRESHOLDS = (0.8, 0.9, 0.95, 0.99)
@@ -112,6 +116,33 @@ def add_frontier(
             if m.startswith("dain") and "ensemble_of" not in r and m != "dain_dense":
                 r["budget_curve"] = budget_curve(r["runs"][:curve_runs])
     return plot_frontier(summary, out / "frontier.png", primary_metric(task))
+
+
+def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
+    """``dain compare``'s frontier step: latency side by side, DAIN budget curves and frontier.png for a finished
+    comparison (in place, see :func:`add_frontier`); rewrites compare.json / compare.md in ``out``. ``log``: where
+    the one progress line goes (default: stderr)."""
+    from dain.training.compare import markdown_table
+    from dain.validation import json_text
+
+    finished = [r for r in summary["results"].values() if r.get("runs")]
+    if not finished:
+        return
+    task = json.loads((Path(finished[0]["runs"][0]) / "metrics.json").read_text())["task"]
+    (log or _stderr)("measuring latency side by side and DAIN budget curves ...")
+    with warnings.catch_warnings():
+        # the curve sweeps every budget 0..K on purpose: no "above the trained budget" warning per point
+        warnings.filterwarnings("ignore", message="--budget", category=DainWarning)
+        summary["frontier_plot"] = str(add_frontier(summary, out, task))
+    table = Path(summary["table"])
+    head = table.read_text().split("\n", 1)[0]
+    body = markdown_table(summary).split("\n", 1)[1]
+    table.write_text(head + "\n" + body)
+    (out / "compare.json").write_text(json_text(summary))
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:

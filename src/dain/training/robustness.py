@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dain.data.missing import Missingness
+from dain.data.missing import Missingness, check_missingness, parse_drop
+from dain.errors import ConfigError
 from dain.training.metrics import MONITOR
 from dain.validation import json_text
 
@@ -113,6 +114,40 @@ def robustness(
         result["plot"] = str(robustness_plot(result, out / "robustness.png"))
     result["table"] = str(out / "robustness.md")
     return result
+
+
+def add_robustness(
+    summary: dict[str, Any],
+    out: Path,
+    extra_drops: list[str | tuple[str, ...]] | None = None,
+    rates: str | tuple[float, ...] = DEFAULT_RATES,
+    log=None,
+) -> None:
+    """``dain compare --robustness``: every finished run of ``summary`` re-tested with modalities missing
+    (:func:`robustness`); robustness.md / .json / .png beside compare.md, the table appended to it and
+    ``summary["robustness"]`` set. ``extra_drops``: sets of modalities to drop together (``"a,b"`` or tuples);
+    ``rates``: missing rates (a tuple, or comma-separated as ``--robustness-rates`` takes them)."""
+    finished = [r for r in summary["results"].values() if r.get("runs")]
+    if not finished:
+        return
+    first = Path(finished[0]["runs"][0])
+    task = json.loads((first / "metrics.json").read_text())["task"]
+    with np.load(first / "routing.npz") as z:
+        names = [str(n) for n in z["modality_names"]]
+    extra = [parse_drop(d) if isinstance(d, str) else tuple(d) for d in extra_drops or []]
+    for d in extra:
+        check_missingness(names, Missingness(drop=d), "--robustness-drop")
+    if isinstance(rates, str):
+        try:
+            rates = tuple(float(r) for r in rates.split(",") if r.strip())
+        except ValueError:
+            raise ConfigError(f"--robustness-rates must be comma-separated numbers, got {rates!r}") from None
+    for r in rates:
+        check_missingness(names, Missingness(rate=r), "--robustness-rates")
+    res = robustness(summary, out, names, task, extra, tuple(rates), log=log)
+    summary["robustness"] = {"table": res["table"], "plot": res.get("plot")}
+    table = Path(summary["table"])
+    table.write_text(table.read_text() + "\n" + Path(res["table"]).read_text())
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
