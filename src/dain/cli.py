@@ -53,10 +53,6 @@ def _parse_lags(text: str | None) -> list[int] | None:
 
 # ----------------------------------------------------------------------------------------------------------- datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from dain.data.paths import find_data_dir
-    from dain.data.registry_api import dataset_info
-    from dain.registry import DATASETS
-
     if args.action == "download":
         from dain.datasets.download import download
 
@@ -65,86 +61,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         path = download(args.name, args.dest)
         _emit({"downloaded": args.name, "where": str(path)}, args.json, f"{args.name} downloaded to {path}")
         return 0
-    rows = []
-    for name in DATASETS.names():
-        info = dataset_info(name)
-        if info.subdir is None:
-            found, where = (
-                True,
-                "shipped with dain" if not info.source.startswith("generated") else "generated",
-            )
-        else:
-            try:
-                where = str(find_data_dir(info.subdir, args.data_root, info.required))
-                found = True
-            except DainError as e:
-                found, where = False, str(e)
-        rows.append(
-            {
-                "name": name,
-                "found": found,
-                "where": where,
-                "task": info.task,
-                "modalities": info.modalities,
-                "n_samples": info.n_samples,
-                "description": info.description,
-            }
-        )
+    from dain.data.listing import dataset_rows, print_datasets
+
+    rows = dataset_rows(args.data_root)
     if args.json:
         _emit({"datasets": rows}, True)
         return 0
-    _print_datasets(rows)
+    print_datasets(rows)
     return 0
-
-
-def _print_datasets(rows: list[dict[str, Any]]) -> None:
-    """The catalogue as a compact table (fits 80 columns, plain box lines that survive a pipe) and where the data is
-    or should go, then how to point dain at a folder of one's own."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from dain.data.registry_api import dataset_info
-
-    t = Table(
-        box=box.SIMPLE_HEAD,
-        title="dain datasets",
-        title_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    t.add_column("name", no_wrap=True)
-    t.add_column("task", no_wrap=True)
-    t.add_column("n", justify="right", no_wrap=True)
-    t.add_column("modalities [shape]", min_width=19, overflow="fold")
-    t.add_column("data", no_wrap=True)
-    missing, roots = [], []
-    for r in rows:
-        info = dataset_info(r["name"])
-        mods = " ".join(f"{k}[{'x'.join(str(d) for d in v)}]" if v else k for k, v in r["modalities"].items())
-        if info.subdir is None:
-            state = "bundled"  # shipped with dain or generated: no files needed
-        elif r["found"]:
-            state = "found"
-            root = str(Path(r["where"]).parent)
-            if root not in roots:
-                roots.append(root)
-        else:
-            state = "missing"
-            missing.append(f"{r['name']} -> {info.subdir}/")
-        t.add_row(r["name"], r["task"], str(r["n_samples"] or "?"), mods, state)
-    con = Console(soft_wrap=False)
-    con.print(t)
-    con.print("bundled: shipped with dain or generated, no files needed", highlight=False)
-    if roots:
-        con.print("found under: " + ", ".join(roots), highlight=False)
-    if missing:
-        con.print(
-            "missing: put the files in $DAIN_DATA/<folder> or --data-root: " + ", ".join(missing),
-            highlight=False,
-        )
-    con.print("own data: --data DIR holding modalities/<m>.npy, labels.npy (docs/datasets.md)", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------- fit
