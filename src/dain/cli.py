@@ -262,7 +262,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_interactions(args: argparse.Namespace) -> int:
     from dain.data.registry_api import load_dataset
-    from dain.interactions import estimate_pairs
+    from dain.interactions import estimate_pairs, format_table
     from dain.validation import check_lags, ensure_parent
 
     opts = _kv(args.option)
@@ -307,15 +307,7 @@ def cmd_interactions(args: argparse.Namespace) -> int:
 
         plot_interactions(results, args.plot, title=f"{args.data}: interactions read on the {args.split} split")
         out["plot"] = str(args.plot)
-    lines = [f"{'pair a/b':<24}{'lag':>5}{'R':>8}{'U(a)':>8}{'U(b)':>8}{'S':>8}{'total':>8}"]
-    for r in results:
-        lag = "-" if r["lag"] is None else str(r["lag"])
-        lines.append(
-            f"{'/'.join(r['modalities']):<24}{lag:>5}"
-            + "".join(f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total"))
-        )
-    read_on = sorted({r["read_on"] for r in results})
-    _emit(out, args.json, "\n".join(lines) + "\n(bits; read on " + "; ".join(read_on or [args.split]) + ")")
+    _emit(out, args.json, format_table(results, args.split))
     return 0
 
 

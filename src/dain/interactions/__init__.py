@@ -26,6 +26,7 @@ __all__ = [
     "TemporalPIDResult",
     "discretize",
     "estimate_pairs",
+    "format_table",
     "pid_batch",
     "pid_exact",
     "pid_from_joint",
@@ -171,3 +172,17 @@ def estimate_pairs(
                 }
             )
     return out
+
+
+def format_table(results: list[dict[str, Any]], split: str) -> str:
+    """``estimate_pairs`` results as the text table ``dain interactions`` prints: R, U(a), U(b), S and total per
+    pair and lag, in bits, and the rows each was read on (``split`` when the results name none)."""
+    lines = [f"{'pair a/b':<24}{'lag':>5}{'R':>8}{'U(a)':>8}{'U(b)':>8}{'S':>8}{'total':>8}"]
+    for r in results:
+        lag = "-" if r["lag"] is None else str(r["lag"])
+        lines.append(
+            f"{'/'.join(r['modalities']):<24}{lag:>5}"
+            + "".join(f"{r[k]:>8.3f}" for k in ("R", "U1", "U2", "S", "total"))
+        )
+    read_on = sorted({r["read_on"] for r in results})
+    return "\n".join(lines) + "\n(bits; read on " + "; ".join(read_on or [split]) + ")"
