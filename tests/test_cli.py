@@ -234,7 +234,7 @@ def test_datasets_table_fits_80_columns_and_names_the_folder_format(capsys) -> N
 
 
 def test_compare_table_no_epochs_for_gbm() -> None:
-    from dain.training.compare import stats, markdown_table
+    from dain.training.compare import markdown_table, stats
 
     def row(spe: float, fit: float, epochs: int) -> dict:
         t = {"seconds_per_epoch": stats([spe]), "fit_seconds": stats([fit]), "epochs": stats([epochs])}
@@ -247,6 +247,31 @@ def test_compare_table_no_epochs_for_gbm() -> None:
     gbm = next(line for line in table if line.startswith("| gbm"))
     lf = next(line for line in table if line.startswith("| late_fusion"))
     assert gbm.endswith("| – | 3.5 |") and lf.endswith("| 0.250 | 5.0 |")
+
+
+def test_merge_splits_pools_every_split_and_seed(tmp_path) -> None:  # noqa: ANN001
+    from dain.training.compare import merge_splits, stats
+
+    def split(accs: list[float], run: str) -> dict:
+        row = {
+            "test": {"acc": stats(accs)},
+            "val": {"acc": stats(accs)},
+            "efficiency": {"params": stats([100.0] * len(accs))},
+            "time": {"seconds_per_epoch": stats([1.0] * len(accs)), "fit_seconds": stats([2.0] * len(accs))},
+            "runs": [f"{run}-s{i}" for i in range(len(accs))],
+        }
+        return {"dataset": "d", "seeds": [0, 1], "results": {"lf": row, "bad": {"error": f"boom {run}"}}}
+
+    merged = merge_splits([split([0.8, 0.9], "a"), split([0.7, 0.6], "b")], tmp_path)
+    lf = merged["results"]["lf"]
+    assert merged["splits"] == [1, 2]
+    assert lf["test"]["acc"]["values"] == [0.8, 0.9, 0.7, 0.6]
+    assert lf["test"]["acc"]["mean"] == pytest.approx(0.75) and lf["test"]["acc"]["std"] == pytest.approx(0.1118034)
+    assert lf["runs"] == ["a-s0", "a-s1", "b-s0", "b-s1"]
+    assert merged["results"]["bad"] == {"error": "boom a"}
+    assert json.loads((tmp_path / "compare.json").read_text())["splits"] == [1, 2]
+    table = (tmp_path / "compare.md").read_text()
+    assert "splits 1..2 x seeds [0, 1]" in table and "over splits x seeds" in table
 
 
 def test_basicmotions_transformer_trains(tmp_path, capsys, data_root) -> None:
