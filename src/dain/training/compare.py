@@ -223,20 +223,19 @@ def compare(
     models: list[str],
     seeds: list[int],
     out: Path,
-    jobs: int = 1,
-    model_params: dict[str, dict[str, Any]] | None = None,
-    log=None,
-    ensemble: bool = False,
-    splits: list[int | None] | None = None,
+    *,
     frontier: bool = True,
     robustness: dict[str, Any] | None = None,
     published: bool = False,
+    **fit: Any,
 ) -> dict[str, Any]:
-    """``dain compare`` from Python: :func:`run_compare`, the splits pooled (:func:`merge_splits`), failures checked
-    (:func:`check_finished`), then optionally the latency / budget-curve frontier, the robustness re-test
-    (``robustness``: keyword arguments of :func:`dain.training.robustness.add_robustness`, ``{}`` for its defaults)
-    and the published results of the protocol. Returns the summary; its ``table`` is the compare.md written."""
-    summaries = run_compare(base, models, seeds, out, jobs, model_params, log, ensemble, splits)
+    """``dain compare`` from Python: :func:`run_compare` (``fit``: its jobs, model_params, log, ensemble, splits),
+    the splits pooled (:func:`merge_splits`), failures checked (:func:`check_finished`), then optionally the
+    latency / budget-curve frontier, the robustness re-test (``robustness``: keyword arguments of
+    :func:`dain.training.robustness.add_robustness`, ``{}`` for its defaults) and the published results of the
+    protocol. Returns the summary; its ``table`` is the compare.md written."""
+    log = fit.get("log")
+    summaries = run_compare(base, models, seeds, out, **fit)
     summary = summaries[0] if len(summaries) == 1 else merge_splits(summaries, out)
     check_finished(summaries, out)
     if frontier:
