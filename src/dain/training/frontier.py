@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -121,7 +120,7 @@ def add_frontier(
 def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
     """``dain compare``'s frontier step: latency side by side, DAIN budget curves and frontier.png for a finished
     comparison (in place, see :func:`add_frontier`); rewrites compare.json / compare.md in ``out``. ``log``: where
-    the one progress line goes (default: stderr)."""
+    the one progress line goes (``None``: nowhere, as under ``--quiet``)."""
     from dain.training.compare import markdown_table
     from dain.validation import json_text
 
@@ -129,7 +128,8 @@ def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
     if not finished:
         return
     task = json.loads((Path(finished[0]["runs"][0]) / "metrics.json").read_text())["task"]
-    (log or _stderr)("measuring latency side by side and DAIN budget curves ...")
+    if log:
+        log("measuring latency side by side and DAIN budget curves ...")
     with warnings.catch_warnings():
         # the curve sweeps every budget 0..K on purpose: no "above the trained budget" warning per point
         warnings.filterwarnings("ignore", message="--budget", category=DainWarning)
@@ -139,10 +139,6 @@ def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
     body = markdown_table(summary).split("\n", 1)[1]
     table.write_text(head + "\n" + body)
     (out / "compare.json").write_text(json_text(summary))
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
