@@ -17,5 +17,6 @@ cmp "${P12C[@]}" --models $P12 --out "$OUT/p12"
 cmp "${P12C[@]}" --models $P12 --modality-dropout 0.3 --out "$OUT/p12_md"
 cmp --data basicmotions --models $AV --seeds 5 --out "$OUT/basicmotions"
 cmp --data basicmotions --models $AV --seeds 5 --modality-dropout 0.3 --out "$OUT/basicmotions_md"
-cmp --data avdigits --models $AV --seeds 3 --out "$OUT/avdigits"
-cmp --data avdigits --models $AV --seeds 3 --modality-dropout 0.3 --out "$OUT/avdigits_md"
+# AV-digits: one seed, rates 0.3 / 0.5 (what the 2026-12-01 session had time for; 3 seeds and the dropout pass next)
+cmp --data avdigits --models $AV --seeds 1 --robustness-rates 0.3,0.5 --out "$OUT/avdigits1"
+# cmp --data avdigits --models $AV --seeds 3 --modality-dropout 0.3 --out "$OUT/avdigits_md"
