@@ -58,11 +58,11 @@ def test_missing_rate_never_empties_a_sample(rate: float) -> None:
 
 
 def test_keep_one_keeps_the_highest_scored_present_modality() -> None:
-    present = np.array([[True, True, False], [True, False, False], [True, True, True]])
-    remove = np.ones_like(present)
-    pick = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.9], [0.5, 0.1, 0.2]])
+    present = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
+    remove = torch.ones_like(present)
+    pick = torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.2, 0.9], [0.5, 0.1, 0.2]])
     kept = present & ~keep_one(remove, present, pick)
-    np.testing.assert_array_equal(kept, [[False, True, False], [True, False, False], [True, False, False]])
+    np.testing.assert_array_equal(kept.numpy(), [[False, True, False], [True, False, False], [True, False, False]])
 
 
 def test_drop_removes_values_mask_and_steps() -> None:

@@ -63,16 +63,15 @@ def check_missingness(names: list[str], missing: Missingness, flag: str = "--dro
         raise ConfigError(f"--missing-rate is a probability in [0, 1), got {missing.rate}")
 
 
-def keep_one(remove: np.ndarray, present: np.ndarray, pick: np.ndarray) -> np.ndarray:
-    """``remove`` with, in each row where it would remove every present modality, one present modality kept: the
-    one with the highest ``pick`` score (uniform random scores -> a uniform choice)."""
+def keep_one(remove: torch.Tensor, present: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+    """``remove`` (Bool ``[B, M]``) with, in each row where it would remove every present modality, one present
+    modality kept: the one with the highest ``pick`` score (uniform random scores -> a uniform choice). Pure tensor
+    ops on the inputs' device (no host synchronisation in the training step)."""
     remove = remove & present
     emptied = present.any(1) & ~(present & ~remove).any(1)
-    if emptied.any():
-        score = np.where(present[emptied], pick[emptied], -np.inf)
-        rows = np.flatnonzero(emptied)
-        remove[rows, score.argmax(1)] = False
-    return remove
+    score = torch.where(present, pick, torch.full_like(pick, -torch.inf))
+    chosen = torch.nn.functional.one_hot(score.argmax(1), present.shape[1]).bool()
+    return remove & ~(chosen & emptied[:, None])
 
 
 def removal(data: MultimodalDataset, rows: np.ndarray, missing: Missingness) -> np.ndarray:
@@ -92,7 +91,7 @@ def removal(data: MultimodalDataset, rows: np.ndarray, missing: Missingness) -> 
         u = np.random.default_rng(missing.seed).random((2, data.n_samples, len(names)))
         left = present & ~remove
         drawn = (u[0][rows] < missing.rate) & left
-        remove |= keep_one(drawn, left, u[1][rows])
+        remove |= keep_one(torch.from_numpy(drawn), torch.from_numpy(left), torch.from_numpy(u[1][rows])).numpy()
     return remove
 
 
@@ -138,15 +137,12 @@ def dropout_batch(
     mask = batch["mask"]
     dev = mask.device
     u = torch.rand((2, *mask.shape), generator=generator, device="cpu").to(dev)
-    remove = torch.from_numpy(keep_one((u[0] < p).cpu().numpy(), mask.cpu().numpy(), u[1].cpu().numpy())).to(dev)
-    return apply_removal(batch, remove, names)
+    return apply_removal(batch, keep_one(u[0] < p, mask, u[1]), names)
 
 
 def apply_removal(batch: dict[str, Any], remove: torch.Tensor, names: list[str]) -> dict[str, Any]:
     """A copy of ``batch`` where ``remove`` (Bool ``[B, M]``, columns in the order of ``names``) is missing: mask
     False, values zero, no sequence step observed."""
-    if not bool(remove.any()):
-        return batch
     out = dict(batch)
     out["mask"] = batch["mask"] & ~remove
     out["inputs"] = dict(batch["inputs"])
@@ -155,8 +151,6 @@ def apply_removal(batch: dict[str, Any], remove: torch.Tensor, names: list[str])
         out["steps"] = dict(steps)
     for j, name in enumerate(names):
         gone = remove[:, j]
-        if not bool(gone.any()):
-            continue
         keep = (~gone).view(-1, *([1] * (batch["inputs"][name].dim() - 1)))
         out["inputs"][name] = batch["inputs"][name] * keep.to(batch["inputs"][name].dtype)
         if steps is not None and name in steps:
