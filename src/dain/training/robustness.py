@@ -38,9 +38,15 @@ def conditions(
     return out
 
 
-def score_run(run_dir: str | Path, conds: list[Missingness]) -> dict[str, dict[str, Any]]:
+def score_run(
+    run_dir: str | Path, conds: list[Missingness], datasets: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Test metrics of one finished run under every condition (label -> {"test": metrics, "missing": report}),
-    reusing the run's ``robustness.json`` for the conditions it already holds."""
+    reusing the run's ``robustness.json`` for the conditions it already holds. ``datasets``: loaded datasets by
+    run data config, shared across calls, so runs of the same data and split load it once."""
+    import yaml
+
+    from dain.config import RunConfig
     from dain.data.missing import with_missing
     from dain.training.runner import evaluate, load_run
 
@@ -49,7 +55,11 @@ def score_run(run_dir: str | Path, conds: list[Missingness]) -> dict[str, dict[s
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     todo = [c for c in conds if _key(c) not in cache]
     if todo:
-        _, data, model = load_run(run)
+        cfg = RunConfig.from_yaml(run / "config.yaml")
+        key = yaml.safe_dump({"data": cfg.to_dict()["data"], "seed": cfg.train.seed}, sort_keys=True)
+        shared = datasets if datasets is not None else {}
+        _, data, model = load_run(run, data=shared.get(key))
+        shared[key] = data
         for c in todo:
             d, report = (data, None) if not c.active else with_missing(data, "test", c)
             cache[_key(c)] = {"label": c.label(), "test": evaluate(model, d, "test").metrics, "missing": report}
@@ -80,12 +90,13 @@ def robustness(
     labels = [c.label() for c in conds]
     metric = MONITOR[task][0]
     models: dict[str, Any] = {}
+    datasets: dict[str, Any] = {}  # each split loaded once, shared by its models
     for m, row in summary["results"].items():
         if not row.get("runs") or "ensemble_of" in row:
             continue
         if log:
             log(f"robustness: {m} ({len(row['runs'])} runs x {len(conds)} conditions)")
-        per_run = [score_run(r, conds) for r in row["runs"]]
+        per_run = [score_run(r, conds, datasets) for r in row["runs"]]
         names = sorted({k for pr in per_run for k in pr["full"]["test"]})
         res: dict[str, Any] = {}
         for lab in labels:

@@ -67,10 +67,14 @@ def seed_all(seed: int) -> None:
         L.seed_everything(seed, workers=True, verbose=False)
 
 
-def build_from_config(cfg: RunConfig) -> tuple[MultimodalDataset, torch.nn.Module]:
-    """Load the dataset and build the model; expands ``cfg.model.params`` to every field (in place)."""
+def build_from_config(
+    cfg: RunConfig, data: MultimodalDataset | None = None
+) -> tuple[MultimodalDataset, torch.nn.Module]:
+    """Load the dataset (unless ``data``, already loaded for this config, is given) and build the model; expands
+    ``cfg.model.params`` to every field (in place)."""
     seed_all(cfg.train.seed)
-    data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
+    if data is None:
+        data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
     model_cfg = make_config(cfg.model.name, cfg.model.params)
     cfg.model.params = config_to_dict(model_cfg)
     try:
@@ -428,8 +432,10 @@ def load_run(
     data_name: str | None = None,
     data_options: dict[str, Any] | None = None,
     data_root: str | None = None,
+    data: MultimodalDataset | None = None,
 ) -> tuple[RunConfig, MultimodalDataset, torch.nn.Module]:
-    """Rebuild a finished run's dataset and model with its best weights."""
+    """Rebuild a finished run's dataset and model with its best weights (``data``: the run's dataset, already loaded,
+    e.g. shared by several runs of one split)."""
     from safetensors.torch import load_file
 
     run = Path(run_dir)
@@ -445,7 +451,7 @@ def load_run(
         cfg.data.options.update(data_options)
     if data_root:
         cfg.data.root = data_root
-    data, model = build_from_config(cfg)
+    data, model = build_from_config(cfg, data)
     try:
         state = load_file(str(run / "model.safetensors"))
     except Exception as e:  # SafetensorError, OSError: truncated or overwritten file
