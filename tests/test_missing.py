@@ -96,13 +96,20 @@ def test_bad_missingness_is_a_clear_error(miss: Missingness, pattern: str) -> No
         with_missing(tiny_dataset(), "test", miss)
 
 
+def _tiny_sequences(spec, n: int) -> MultimodalDataset:  # noqa: ANN001
+    """A learnable sequence dataset for ``spec`` (class shifts every value), every step observed."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, spec.num_outputs, n)
+    inputs = {m.name: (rng.normal(size=(n, *m.shape)) + y[:, None, None]).astype(np.float32) for m in spec.modalities}
+    steps = {m.name: np.ones((n, m.shape[0]), bool) for m in spec.modalities}
+    return MultimodalDataset(spec, inputs, np.ones((n, spec.num_modalities), bool), y, stratified_split(y), steps)
+
+
 def _prepared(name: str, spec, kind: str):  # noqa: ANN001, ANN202
     model = build_model(name, spec).eval()
     if getattr(model, "fit_direct_model", False):
         pytest.importorskip("lightgbm")
-        if kind != "vector":
-            pytest.skip("gbm's fit is covered on vector data")
-        model.fit_direct(tiny_dataset(n=120))
+        model.fit_direct(tiny_dataset(n=120) if kind == "vector" else _tiny_sequences(spec, n=120))
     return model
 
 
