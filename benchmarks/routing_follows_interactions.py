@@ -1,33 +1,34 @@
-"""Does Time-MoE's routing follow the estimated interactions? And a sanity run on BasicMotions.
+"""Does Time-MoE's routing follow the estimated interactions? (issue 17: with the model's default settings)
 
-Part 1 (``--part routing``): a generated 3-modality sequence dataset with a known structure. The label is
-``y = 2*y1 + y2`` (4 classes); modalities ``A`` and ``B`` are independent noisy copies of the ``y1`` signal
-(a redundant pair), ``C`` carries ``y2`` only (unique w.r.t. A and B). R/U/S are estimated on the train
-split by ``TimeMoE.prepare`` (``dain.interactions.estimate_pairs``). We train ``timemoe`` and
-``timemoe_noaux`` and report, on the test split, the mean JSD (nats) between the router distributions of the
-redundant pair (A, B) and of the unique pairs (A, C), (B, C) in the last MoE layer. Expected: redundant JSD
-< unique JSD for ``timemoe``.
+A generated 3-modality sequence dataset with a known structure. The label is ``y = 2*y1 + y2`` (4 classes);
+modalities ``A`` and ``B`` are independent noisy copies of the ``y1`` signal (a redundant pair), ``C`` carries ``y2``
+only (unique w.r.t. A and B). R/U/S are estimated on the train split by the training harness
+(``dain.training.interaction_cache.provide_interactions``: the default temporal, per-window estimate on the whole
+training split) and the thresholds are the defaults (fractions of H(Y)). We train ``timemoe`` and ``timemoe_noaux``
+and report, on the test split, the mean JSD (nats) between the router distributions of the redundant pair (A, B) and
+of the unique pairs (A, C), (B, C) in the last MoE layer. Expected: redundant JSD < unique JSD for ``timemoe``.
+Accuracy on the real benchmarks is ``dain compare``'s job (benchmarks/run_issue17.sh).
 
-Part 2 (``--part basicmotions``): test accuracy of ``timemoe`` on UEA BasicMotions (official 40/40 split, val
-carved from train), best-val-epoch checkpoint, over 3 seeds.
-
-Run: ``python benchmarks/routing_follows_interactions.py --part all``.
+Run: ``python benchmarks/routing_follows_interactions.py [--epochs 6 --seeds 0 1 2 --out result.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from dain.data import DatasetSpec, ModalitySpec, MultimodalDataset, load_dataset, make_batch, stratified_split
+from dain.data import DatasetSpec, ModalitySpec, MultimodalDataset, make_batch, stratified_split
 from dain.models import build_model
 from dain.models.timemoe import jsd
+from dain.training.interaction_cache import provide_interactions
 
 
 def make_redundant_unique(n: int = 800, T: int = 16, noise: float = 0.6, seed: int = 0) -> MultimodalDataset:
@@ -100,23 +101,25 @@ def accuracy(model: nn.Module, data: MultimodalDataset, split: str) -> float:
 def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     data = make_redundant_unique()
     res: dict[str, Any] = {}
-    cache = f"{tempfile.gettempdir()}/dain_timemoe_rus"  # reused across runs (keyed by data+options)
+    cache = Path(tempfile.gettempdir()) / "dain_timemoe_rus"  # reused across runs (keyed by data + request)
     for name in ("timemoe", "timemoe_noaux"):
         rows = []
         for seed in seeds:
             torch.manual_seed(seed)
-            model = build_model(name, data.spec, max_tokens=8, theta_unique=0.25, rus_max_samples=200)
+            model = build_model(name, data.spec, max_tokens=8)
             t0 = time.time()
-            info = model.prepare(data, cache)
+            ri = provide_interactions(model, data, cache)
             t_prep = time.time() - t0
-            if seed == seeds[0] and name == "timemoe":
-                print(f"R/U/S estimation: {t_prep:.1f}s (cached: {info['from_cache']})")
-                for p in info["pairs"]:
+            if seed == seeds[0] and name == "timemoe" and ri is not None:
+                print(f"R/U/S estimation: {t_prep:.1f}s (cached: {ri.from_cache}); H(Y) = {ri.label_entropy:.3f} bit")
+                print("  thresholds (bits):", [round(t, 3) for t in model.thresholds()])
+                for p in ri.pairs:
                     print(
-                        f"  {p['modalities']} lag={p['lag']}: R={p['R']:.3f} U1={p['U1']:.3f} "
+                        f"  {p['modalities']} lag={p['lag']} span={p.get('span')}: R={p['R']:.3f} U1={p['U1']:.3f} "
                         f"U2={p['U2']:.3f} S={p['S']:.3f}"
                     )
                 print("  U[m] mean over t:", [round(float(u), 3) for u in model.rus_U.mean(1)])
+                res["interactions"] = {"seconds": t_prep, "label_entropy": ri.label_entropy, "pairs": ri.pairs}
             model, _ = train(model, data, epochs, seed=seed)
             pred, probs = predict(model, data, "test")
             acc = float((pred == data.target[np.asarray(data.splits["test"])]).mean())
@@ -126,7 +129,16 @@ def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
             print(f"{name:14s} seed={seed} test_acc={acc:.3f} JSD redundant(A,B)={j_red:.4f}", end=" ")
             print(f"unique={j_uni:.4f}")
         a = np.asarray(rows)
-        res[name] = {"acc": a[:, 0].mean(), "jsd_redundant": a[:, 1].mean(), "jsd_unique": a[:, 2].mean()}
+        res[name] = {
+            "per_seed": [
+                {"seed": s, "acc": r[0], "jsd_redundant": r[1], "jsd_unique": r[2]} for s, r in zip(seeds, rows)
+            ],
+            "acc": a[:, 0].mean(),
+            "jsd_redundant": a[:, 1].mean(),
+            "jsd_redundant_sd": a[:, 1].std(),
+            "jsd_unique": a[:, 2].mean(),
+            "jsd_unique_sd": a[:, 2].std(),
+        }
         print(
             f"{name:14s} MEAN test_acc={a[:, 0].mean():.3f} JSD redundant={a[:, 1].mean():.4f} "
             f"(sd {a[:, 1].std():.4f}) unique={a[:, 2].mean():.4f} (sd {a[:, 2].std():.4f})"
@@ -134,40 +146,18 @@ def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     return res
 
 
-def basicmotions_part(epochs: int, seeds: list[int]) -> list[float]:
-    accs = []
-    cache = f"{tempfile.gettempdir()}/dain_timemoe_rus"  # reused across runs (keyed by data+options)
-    for seed in seeds:
-        data = load_dataset("basicmotions", seed=seed)
-        torch.manual_seed(seed)
-        model = build_model("timemoe", data.spec)
-        t0 = time.time()
-        model.prepare(data, cache)
-        t_prep = time.time() - t0
-        t0 = time.time()
-        model, val = train(model, data, epochs, seed=seed, bs=16)
-        acc = accuracy(model, data, "test")
-        accs.append(acc)
-        print(
-            f"basicmotions seed={seed} sizes={data.split_sizes()} prepare={t_prep:.1f}s "
-            f"train={time.time() - t0:.1f}s best_val={val:.3f} test_acc={acc:.3f}"
-        )
-    print(f"basicmotions timemoe test acc mean={np.mean(accs):.3f} sd={np.std(accs):.3f} over seeds {seeds}")
-    return accs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("routing", "basicmotions", "all"), default="all")
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--bm-epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = ap.parse_args()
-    torch.set_num_threads(2)
-    if args.part in ("routing", "all"):
-        routing_part(args.epochs, args.seeds)
-    if args.part in ("basicmotions", "all"):
-        basicmotions_part(args.bm_epochs, args.seeds)
+    torch.set_num_threads(args.threads)
+    res = routing_part(args.epochs, args.seeds)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,17 @@
-"""Tests of the Time-MoE / MERGE model: router, experts, auxiliary losses, masking, interactions and
-prepare()."""
+"""Tests of the Time-MoE / MERGE model: router, experts, auxiliary losses, masking, interactions,
+sparse experts and the one-token vector modality."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from dain.data.spec import DatasetSpec, ModalitySpec, MultimodalDataset
-from dain.models import build_model, timemoe_rus
-from dain.models.timemoe import RUSRouter, TimeMoE, jsd, load_balance_loss, rus_losses
+from dain.data.spec import DatasetSpec, ModalitySpec
+from dain.interactions import routing
+from dain.models import build_model
+from dain.models.timemoe import RUSRouter, TimeMoE, jsd, rus_losses
 
 torch.set_num_threads(1)
 
@@ -68,9 +67,11 @@ def test_router_shapes() -> None:
     present = torch.ones(2, 3, 7, dtype=torch.bool)
     present[1, 2] = False
     U, R, S = _rus(3, 7)
-    logits = r(x, present, U, R, S)
+    partner = present.unsqueeze(1) & ~torch.eye(3, dtype=torch.bool).view(1, 3, 3, 1)
+    RS = torch.stack([R, S], -1)
+    logits = r(x, present, partner, U, RS)
     assert logits.shape == (2, 3, 7, 5) and torch.isfinite(logits).all()
-    assert RUSRouter(16, 5, use_rus=False)(x, present, U, R, S).shape == (2, 3, 7, 5)
+    assert RUSRouter(16, 5, use_rus=False)(x, present, partner, U, RS).shape == (2, 3, 7, 5)
 
 
 def test_model_outputs_and_topk() -> None:
@@ -146,17 +147,6 @@ def test_synergy_loss_decreases_with_synergy_mass() -> None:
     assert math.isclose(vals[-1], 0.05, abs_tol=1e-5)
 
 
-def test_load_balance_minimal_for_uniform() -> None:
-    E, N = 4, 64
-    valid = torch.ones(N, dtype=torch.bool)
-    uni = torch.full((N, E), 1 / E)
-    choice_uni = torch.stack([torch.arange(N) % E, (torch.arange(N) + 1) % E], -1)
-    lo = float(load_balance_loss(uni, choice_uni, valid, 1.0))
-    peaked = torch.softmax(torch.tensor([5.0, 1.0, 0.0, 0.0]), -1).expand(N, E)
-    hi = float(load_balance_loss(peaked, peaked.topk(2, -1).indices, valid, 1.0))
-    assert math.isclose(lo, 1.0, rel_tol=1e-5) and hi > lo
-
-
 def test_missing_modality_and_step_masks() -> None:
     m = _model().eval()
     m.set_interactions(*_rus())
@@ -217,74 +207,142 @@ def test_rus_tensors_lag_mapping() -> None:
         for lag, r, u2 in [(0, 1.0, 0.0), (1, 2.0, 0.5), (2, 3.0, 0.0)]
     ]
     pairs.append({"modalities": ["a", "v"], "lag": None, "R": 0.0, "U1": 0.9, "U2": 0.3, "S": 0.4, "total": 1.0})
-    U, R, S = timemoe_rus.rus_tensors(pairs, ["a", "b", "v"], 7)
+    U, R, S = routing.rus_tensors(pairs, ["a", "b", "v"], 7)
     # 3 lags on 7 tokens: segments [0,2), [2,4), [4,7)
     assert R[0, 1].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 3.0] and torch.equal(R[0, 1], R[1, 0])
     assert torch.allclose(U[0], torch.full((7,), 0.9)) and torch.allclose(U[2], torch.full((7,), 0.3))
     assert U[1].tolist() == [0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0]
     assert torch.allclose(S[0, 2], torch.full((7,), 0.4))
-    W = timemoe_rus.lag_to_token_weights(list(range(10)), 4)
+    W = routing.lag_to_token_weights(list(range(10)), 4)
     assert torch.allclose(W.sum(0), torch.ones(4))
 
 
-def _tiny_dataset() -> MultimodalDataset:
-    rng = np.random.default_rng(0)
-    n = 30
-    spec = DatasetSpec(
-        "tiny",
-        "multiclass",
-        2,
-        (ModalitySpec("a", "sequence", (12, 3)), ModalitySpec("b", "sequence", (6, 2))),
+def test_rus_tensors_span_mapping() -> None:
+    """A windowed estimate describes the tokens whose centre lies in its span."""
+    pairs = [
+        {"modalities": ["a", "b"], "lag": 1 - w, "span": [w / 2, (w + 1) / 2], "R": r, "U1": 0.0, "U2": 0.0, "S": 0.0}
+        for w, r in [(0, 1.0), (1, 2.0)]
+    ]
+    _, R, _ = routing.rus_tensors(pairs, ["a", "b"], 5)
+    assert R[0, 1].tolist() == [1.0, 1.0, 2.0, 2.0, 2.0]
+
+
+def test_interaction_request_follows_the_config() -> None:
+    req = _model().interaction_request()
+    assert req is not None and req.lags == "auto" and req.num_tokens == 6 and req.max_samples == 0
+    assert _model(rus_lags="static").interaction_request().lags == ()  # type: ignore[union-attr]
+    assert _model(rus_lags=[0, 2]).interaction_request().lags == (0, 2)  # type: ignore[union-attr]
+    assert build_model("timemoe_static", SPEC, max_tokens=6).interaction_request().lags == ()  # type: ignore[union-attr]
+    assert _model(use_rus=False, aux_losses=False).interaction_request() is None
+    with pytest.raises(ValueError, match="rus_lags"):
+        _model(rus_lags="weekly")
+    assert not hasattr(TimeMoE, "prepare")  # estimation lives in the harness, not the model
+
+
+def test_relative_thresholds_fire_on_a_low_entropy_label() -> None:
+    """H(Y) = 0.1 bit (a rare positive class): U = R = S = 0.03 bit is below any absolute threshold the public code
+    uses (0.5 / 0.1 / 0.1 bits) but is 30% of the label's information, so every loss acts."""
+    m = _model()
+    U, R, S = torch.full((3, 6), 0.03), torch.full((3, 3, 6), 0.03), torch.full((3, 3, 6), 0.03)
+    m.set_interactions(U, R, S, label_entropy=0.1)
+    assert m.thresholds() == pytest.approx((0.01, 0.005, 0.005))
+    with torch.no_grad():
+        fired = m(_batch()).losses
+    assert all(abs(float(fired[k])) > 1e-6 for k in ("rus_unique", "rus_redundant", "rus_synergy"))
+    m.set_interactions(U, R, S, label_entropy=10.0)  # the same bits are now 0.3% of H(Y): nothing fires
+    with torch.no_grad():
+        quiet = m(_batch()).losses
+    assert all(float(quiet[k]) == 0.0 for k in ("rus_unique", "rus_redundant", "rus_synergy"))
+    with pytest.raises(ValueError, match="label_entropy"):
+        m.set_interactions(U, R, S, label_entropy=-1.0)
+
+
+def test_pairs_weigh_the_same_however_many_steps_they_span() -> None:
+    """The redundancy loss is the mean over pairs of each pair's mean JSD, not a mean over all (pair, step)
+    entries."""
+    M, T = 3, 4
+    p = torch.softmax(torch.randn(1, 1, T, 3) * 3, -1)
+    q = torch.softmax(torch.randn(1, 1, T, 3) * 3, -1)
+    probs = torch.cat([p, q, p], 1)
+    present = torch.ones(1, M, T, dtype=torch.bool)
+    present[0, 2, 1:] = False  # modality 2 has one real token
+    R = torch.zeros(M, M, T)
+    R[0, 1] = R[1, 0] = R[1, 2] = R[2, 1] = 1.0
+    Z, U = torch.zeros(M, M, T), torch.zeros(M, T)
+    got = rus_losses(probs, present, U, R, Z, 1)["rus_redundant"]
+    want = 0.5 * (jsd(p, q).mean() + jsd(q[:, :, :1], p[:, :, :1]).mean())
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def _routed_tokens(m: TimeMoE, batch: dict) -> int:
+    """Number of tokens per sample the (only) MoE layer routes."""
+    seen: list[int] = []
+    moe = next(layer.moe for layer in m.layers if hasattr(layer, "moe"))
+    choose = moe.choose
+
+    def spy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append(logits.shape[1])
+        return choose(logits)
+
+    moe.choose = spy  # type: ignore[method-assign]
+    with torch.no_grad():
+        m(batch)
+    return seen[0]
+
+
+def test_a_vector_modality_contributes_one_token() -> None:
+    m = _model().eval()
+    assert _routed_tokens(m, _batch()) == 2 * 6 + 1  # a and b on the 6-token grid, v one token
+    vec_spec = DatasetSpec(
+        "vec", "multiclass", 3, (ModalitySpec("x", "vector", (5,)), ModalitySpec("y", "vector", (4,)))
     )
-    y = rng.integers(0, 2, n)
-    idx = rng.permutation(n)
-    return MultimodalDataset(
-        spec,
-        {
-            "a": rng.normal(size=(n, 12, 3)).astype(np.float32),
-            "b": rng.normal(size=(n, 6, 2)).astype(np.float32),
-        },
-        np.ones((n, 2), dtype=bool),
-        y,
-        {"train": np.sort(idx[:20]), "val": np.sort(idx[20:25]), "test": np.sort(idx[25:])},
+    mv = build_model("timemoe", vec_spec, hidden=16, heads=2, expert_hidden=16).eval()
+    b = {"inputs": {"x": torch.randn(3, 5), "y": torch.randn(3, 4)}, "mask": torch.ones(3, 2, dtype=torch.bool)}
+    assert _routed_tokens(mv, b) == 2
+    out = mv(b)
+    assert out.routing["router_probs"].shape == (3, 2, 1, 4) and torch.isfinite(out.logits).all()
+
+
+def test_sparse_experts_equal_the_dense_reference() -> None:
+    m = _model(num_experts=4, top_k=2)
+    m.set_interactions(*_rus(), label_entropy=1.0)
+    b = _batch(5)
+    b["mask"][0, 1] = False
+    b["steps"] = {"a": torch.ones(5, 12, dtype=torch.bool), "b": torch.ones(5, 6, dtype=torch.bool)}
+    b["steps"]["a"][1, 4:] = False
+    m.eval()
+    with torch.no_grad():
+        sparse = m(b)
+        for layer in m.layers:
+            if hasattr(layer, "moe"):
+                layer.moe.dense = True
+        dense = m(b)
+    assert torch.allclose(sparse.logits, dense.logits, atol=1e-5)
+    for k in sparse.losses:
+        assert torch.allclose(sparse.losses[k], dense.losses[k], atol=1e-6)
+
+
+def test_synergy_expert_flops_scale_with_the_tokens_routed_to_it() -> None:
+    from dain.flops import total_flops
+    from dain.models.timemoe import SynergyExpert
+
+    torch.manual_seed(0)
+    ex = SynergyExpert(16, 2, 32, 0.0).eval()
+    x = torch.randn(4, 32, 16)
+
+    def cost(n: int) -> float:
+        routed = torch.zeros(4, 32, dtype=torch.bool)
+        routed[:, :n] = True
+        return total_flops(ex, lambda: ex(x, routed))
+
+    c4, c8, c32 = cost(4), cost(8), cost(32)
+    assert 0 < c4 < c8 < c32
+    assert c32 / c4 > 7.5  # linear layers scale with n, attention with n^2: at least 8x for 8x the tokens
+    dense = total_flops(
+        ex, lambda: ex.forward_dense(x, torch.zeros(4, 32, dtype=torch.bool).index_fill(1, torch.arange(4), True))
     )
-
-
-def test_prepare_caches_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _tiny_dataset()
-    calls: list[dict] = []
-
-    def fake(sub: MultimodalDataset, **kw: object) -> list[dict]:
-        calls.append({"train": sub.splits["train"].copy(), "val": len(sub.splits["val"]), **kw})
-        return [
-            {"modalities": ["a", "b"], "lag": lag, "R": 0.5, "U1": 0.7, "U2": 0.6, "S": 0.2, "total": 2.0}
-            for lag in kw["lags"]
-        ]  # type: ignore[union-attr]
-
-    monkeypatch.setattr(timemoe_rus, "_estimate", fake)
-    m = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2])
-    info = m.prepare(data, tmp_path)
-    assert len(calls) == 1 and not info["from_cache"] and bool(m.rus_ready)
-    assert set(calls[0]["train"]) <= set(data.splits["train"]) and len(calls[0]["train"]) == 8
-    assert calls[0]["val"] == 0 and calls[0]["split"] == "train"
-    assert torch.allclose(m.rus_R[0, 1], torch.full((6,), 0.5))
-    assert len(list(tmp_path.glob("timemoe_rus_*.json"))) == 1
-    m2 = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 1, 2])
-    assert m2.prepare(data, tmp_path)["from_cache"] and len(calls) == 1
-    assert torch.equal(m2.rus_U, m.rus_U)
-    m3 = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2, rus_max_samples=8, rus_lags=[0, 2])
-    assert not m3.prepare(data, tmp_path)["from_cache"] and len(calls) == 2
-
-
-def test_prepare_default_is_static(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _tiny_dataset()
-    seen: list[object] = []
-
-    def fake(sub: MultimodalDataset, **kw: object) -> list[dict]:
-        seen.append(kw["lags"])
-        return [{"modalities": ["a", "b"], "lag": None, "R": 0.3, "U1": 0.1, "U2": 0.9, "S": 0.0, "total": 1.3}]
-
-    monkeypatch.setattr(timemoe_rus, "_estimate", fake)
-    m = build_model("timemoe", data.spec, max_tokens=6, hidden=16, heads=2)
-    m.prepare(data, tmp_path)
-    assert seen == [None] and torch.allclose(m.rus_U[1], torch.full((6,), 0.9))
+    assert dense > 7.5 * c4  # the dense reference pays for every token whatever is routed
+    nothing = torch.zeros(4, 32, dtype=torch.bool)
+    assert total_flops(ex, lambda: ex(x, nothing)) == 0.0
+    y = ex(x, nothing.index_fill(1, torch.tensor([3]), True))
+    assert y[:, 3].abs().sum() > 0 and y[:, :3].abs().sum() == 0 and y[:, 4:].abs().sum() == 0

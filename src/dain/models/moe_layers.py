@@ -24,7 +24,8 @@ def load_balancing_loss(probs: torch.Tensor, idx: torch.Tensor, num_experts: int
 
     ``probs`` [N, E] router probabilities, ``idx`` [N, k] chosen experts. ``f_i`` is the fraction of the N*k
     assignments that go to expert i, ``P_i`` the mean router probability of expert i. Equals 1 for uniform
-    routing and E when every token goes (with probability 1) to one expert.
+    routing and E when every token goes (with probability 1) to one expert. The one load-balancing loss of every MoE
+    model: pass only the tokens that count (e.g. ``probs[valid]``).
     """
     if probs.shape[0] == 0:
         return probs.sum() * 0.0
@@ -105,12 +106,19 @@ class TopKRouter(nn.Module):
         return Routing(logits, probs, idx, gates, keep)
 
 
-class FFNExpert(nn.Module):
-    """Linear -> GELU -> Dropout -> Linear."""
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
-    def __init__(self, d: int, d_ff: int, dropout: float = 0.0) -> None:
+
+class FFNExpert(nn.Module):
+    """Linear -> activation (GELU, or ReLU as in Time-MoE) -> Dropout -> Linear; the one FFN expert of every MoE
+    model."""
+
+    def __init__(self, d: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu") -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d))
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        act = ACTIVATIONS[activation]()
+        self.net = nn.Sequential(nn.Linear(d, d_ff), act, nn.Dropout(dropout), nn.Linear(d_ff, d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -3,15 +3,17 @@
 Reconstructed from methods.md 2.4-2.8 (the public ``dami`` code of Han et al., arXiv 2509.25678):
 
 * per-modality temporal encoders (Linear + sinusoidal positions + Transformer layers, ``transformer_seq``)
-  put every modality on a common grid of ``T`` tokens (sequences are masked-average-pooled to at most
-  ``max_tokens`` steps; shorter ones are repeated; vectors/images are broadcast as ``T = 1`` sequences);
+  put every sequence modality on a common grid of ``T`` tokens (masked-average-pooled to at most ``max_tokens``
+  steps; shorter ones are repeated); every other modality (vector, image) joins as ONE token;
 * ``num_layers`` blocks, ``num_moe_layers`` of them MoE blocks at evenly spaced indices; the others are shared
   Transformer layers applied per modality stream;
-* MoE block: per-stream self-attention + LayerNorm, all ``B*M*T`` tokens routed top-k to ``num_experts``
-  experts (the first ``num_synergy_experts`` are :class:`SynergyExpert`), outputs averaged over the
-  modalities present (fusion), residual with the mean of the inputs, LayerNorm; afterwards every stream
-  carries the fused stream;
-* RUS-aware router (:class:`RUSRouter`), auxiliary losses (:func:`rus_losses`, :func:`load_balance_loss`);
+* MoE block: per-stream self-attention + LayerNorm, every real token routed top-k to ``num_experts`` experts
+  (the first ``num_synergy_experts`` are :class:`SynergyExpert`), each expert run only on the tokens routed to
+  it; outputs averaged over the modalities present at each step (a one-token modality joins every step),
+  residual with the mean of the inputs, LayerNorm; afterwards every stream carries the fused stream;
+* RUS-aware router (:class:`RUSRouter`) reading temporal R/U/S (one estimate per window of the sequence by
+  default, given by the harness), auxiliary losses (:func:`rus_losses`, thresholds fractions of H(Y)) and the
+  shared Switch load-balancing loss (``moe_layers.load_balancing_loss``);
 * head: LayerNorm -> masked mean over time -> Linear.
 
 Where this differs from the public code (intent over quirks):
@@ -20,11 +22,18 @@ Where this differs from the public code (intent over quirks):
   probabilities, i.e. softmaxes twice);
 * a SynergyExpert attends only over the tokens routed to it *within the same sample* (no mixing across the
   batch), so predictions do not depend on batch composition;
+* thresholds are fractions of the training labels' entropy H(Y) (0.1 / 0.05 / 0.05), not absolute bits, so the
+  losses act on a low-entropy label (P12: H(Y) = 0.59 bit) as on a 10-class one; each pair's loss entries are
+  averaged before the pairs, so a pair weighs the same however many tokens it spans;
+* a vector modality is one token (routed once, one entry per sample in the losses), not T copies;
 * masked time steps and missing modalities are excluded everywhere: from attention keys, the router's GRU
   input, the fusion average, the head's time mean and every auxiliary loss;
+* the model estimates nothing: ``interaction_request()`` says what it needs, the training harness
+  (``dain.training.interaction_cache``) estimates it on the training split and calls ``set_interactions``;
 * ``aux_losses=False`` (preset ``timemoe_noaux``) drops the three R/U/S losses but keeps Switch load
   balancing; ``use_rus=False`` (preset ``timemoe_norus``) gives a router that sees only the token
-  (``MLP(ReLU(Wx))``), while the R/U/S-driven losses stay on when interactions are set;
+  (``MLP(ReLU(Wx))``), while the R/U/S-driven losses stay on; ``rus_lags="static"`` (preset
+  ``timemoe_static``) routes on one R/U/S per pair broadcast over time;
 * defaults are small for CPU (d=64, 4 experts of which 1 synergy, 2 layers of which 1 MoE, max 32 tokens)
   instead of d=128, 8 experts (2 synergy), 6 layers (2-3 MoE).
 """
@@ -33,17 +42,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dain.data.spec import DatasetSpec, MultimodalDataset
+from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
 from dain.encoders.base import pool_tokens, real_mask
+from dain.interactions.routing import InteractionRequest
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
+from dain.models.moe_layers import FFNExpert, load_balancing_loss
 
 # ------------------------------------------------------------------------------------------------------------
 # losses
@@ -57,11 +66,15 @@ def jsd(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return 0.5 * (kl_pm + kl_qm)
 
 
-def _masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over entries with ``w`` True; 0 (still in the graph) when there are none."""
+def _pair_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``x, w [B, P, T]``: each pair's mean over its (sample, step) entries with ``w`` True, then the mean over the
+    pairs that have any, so a pair weighs the same however many steps it spans (a vector modality's one token
+    counts once). 0 (still in the graph) when no entry qualifies."""
     w = w.to(x.dtype)
-    n = w.sum()
-    return (x * w).sum() / n.clamp_min(1.0)
+    n = w.sum((0, 2))
+    per_pair = (x * w).sum((0, 2)) / n.clamp_min(1.0)
+    has = (n > 0).to(x.dtype)
+    return (per_pair * has).sum() / has.sum().clamp_min(1.0)
 
 
 def rus_losses(
@@ -76,11 +89,12 @@ def rus_losses(
 ) -> dict[str, torch.Tensor]:
     """L_U, L_R, L_S of methods.md 2.7 (already weighted).
 
-    ``probs [B, M, T, E]`` router probabilities; ``present [B, M, T]`` True for real tokens of present
-    modalities; ``U [M, T]``, ``R, S [M, M, T]``; thresholds/weights are ``(theta_U, theta_R, theta_S)`` and
-    ``(lambda_U, lambda_R, lambda_S)``. Averages run over (sample, pair m1<m2, step) entries that pass the
-    threshold and where both tokens are present. ``rus_unique`` is ``-lambda_U * JSD`` and so is <= 0 by
-    design.
+    ``probs [B, M, T, E]`` router probabilities on the token grid (a vector modality's one routing broadcast over
+    T); ``present [B, M, T]`` True for real tokens of present modalities; ``U [M, T]``, ``R, S [M, M, T]`` (bits);
+    ``thresholds`` ``(theta_U, theta_R, theta_S)`` in bits (the model passes fractions of H(Y)), ``weights``
+    ``(lambda_U, lambda_R, lambda_S)``. Entries are (sample, pair m1<m2, step) where both tokens are present and
+    the pair passes the threshold; each pair's entries are averaged, then the pairs. ``rus_unique`` is
+    ``-lambda_U * JSD`` and so is <= 0 by design.
     """
     M = probs.shape[1]
     i1, i2 = torch.triu_indices(M, M, offset=1, device=probs.device)
@@ -95,22 +109,10 @@ def rus_losses(
     ps = probs[..., :num_synergy_experts].sum(-1)  # [B, M, T]
     syn_gap = 1.0 - 0.5 * (ps[:, i1] + ps[:, i2])
     return {
-        "rus_unique": -lam_u * _masked_mean(d, uniq),
-        "rus_redundant": lam_r * _masked_mean(d, red),
-        "rus_synergy": lam_s * _masked_mean(syn_gap, syn),
+        "rus_unique": -lam_u * _pair_mean(d, uniq),
+        "rus_redundant": lam_r * _pair_mean(d, red),
+        "rus_synergy": lam_s * _pair_mean(syn_gap, syn),
     }
-
-
-def load_balance_loss(probs: torch.Tensor, choice: torch.Tensor, valid: torch.Tensor, weight: float) -> torch.Tensor:
-    """Switch-style ``weight * E * sum_i f_i * P_i`` over valid tokens (``f_i``: share of top-k assignments,
-    ``P_i``: mean router probability). Equals ``weight`` for perfectly uniform routing."""
-    E = probs.shape[-1]
-    v = valid.to(probs.dtype).unsqueeze(-1)
-    n = v.sum().clamp_min(1.0)
-    onehot = F.one_hot(choice, E).to(probs.dtype).sum(-2)  # [..., E] counts of top-k picks
-    f = (onehot * v).sum(tuple(range(onehot.dim() - 1))) / (n * choice.shape[-1])
-    P = (probs * v).sum(tuple(range(probs.dim() - 1))) / n
-    return weight * E * (f * P).sum()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -120,8 +122,8 @@ def load_balance_loss(probs: torch.Tensor, choice: torch.Tensor, valid: torch.Te
 class RUSRouter(nn.Module):
     """RUS-aware gating network (methods.md 2.5).
 
-    ``h = ReLU(W x)``; a query from ``h`` attends over the partner modalities' ``[R, S]`` vectors at that step
-    (keys/values are linear maps of the 2-d vector); a GRU runs over time per modality on ``[U; context]``;
+    ``h = ReLU(W x)``; a query from ``h`` attends over the present partner modalities' ``[R, S]`` at that token
+    (keys/values are linear maps of the 2-d vector); a GRU runs over each modality's tokens on ``[U; context]``;
     ``MLP([h; g])`` gives expert logits. With ``use_rus=False`` the logits are ``MLP(h)``.
     """
 
@@ -150,62 +152,73 @@ class RUSRouter(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, present: torch.Tensor, U: torch.Tensor, R: torch.Tensor, S: torch.Tensor
+        self, x: torch.Tensor, feed: torch.Tensor, partner: torch.Tensor, U: torch.Tensor, RS: torch.Tensor
     ) -> torch.Tensor:
-        """``x [B, M, T, d]``, ``present [B, M, T]`` -> logits ``[B, M, T, E]``."""
+        """Logits ``[B, Q, Tq, E]`` for the tokens ``x [B, Q, Tq, d]`` of Q modalities.
+
+        ``feed [B, Q, Tq]``: tokens that feed the GRU (masked steps feed nothing); ``partner [B, Q, J, Tq]``: partner
+        modality j is present for that token (never the modality itself); ``U [Q, Tq]``; ``RS [Q, J, Tq, 2]`` the
+        pair's ``[R, S]`` at that token."""
         h = torch.relu(self.tok(x))
         if not self.use_rus:
             return self.mlp(h)
-        B, M, T, _ = x.shape
-        q = self.q(h)  # [B, M, T, K]
-        rs = torch.stack([R, S], -1)  # [M, M, T, 2]
-        k, v = self.k(rs), self.v(rs)  # [M, J, T, K]
-        scores = torch.einsum("bmtk,mjtk->bmjt", q, k) / math.sqrt(self.key_dim)
-        eye = torch.eye(M, dtype=torch.bool, device=x.device).view(1, M, M, 1)
-        partner = present.unsqueeze(1) & ~eye  # [B, M(query), J, T]: partner j present at t
+        B, Q, Tq, _ = x.shape
+        q = self.q(h)  # [B, Q, Tq, K]
+        k, v = self.k(RS), self.v(RS)  # [Q, J, Tq, K]
+        scores = torch.einsum("bqtk,qjtk->bqjt", q, k) / math.sqrt(self.key_dim)
         scores = scores.masked_fill(~partner, float("-inf"))
         has = partner.any(2, keepdim=True)
         alpha = torch.softmax(torch.where(has, scores, torch.zeros_like(scores)), dim=2) * has
-        ctx = torch.einsum("bmjt,mjtk->bmtk", alpha, v)
-        inp = torch.cat([U.view(1, M, T, 1).expand(B, -1, -1, -1), ctx], -1)
-        inp = inp * present.unsqueeze(-1).to(inp.dtype)  # masked steps feed nothing into the GRU
-        g, _ = self.gru(inp.reshape(B * M, T, -1))
-        return self.mlp(torch.cat([h, g.reshape(B, M, T, -1)], -1))
-
-
-class FFNExpert(nn.Module):
-    """``Linear(d, h) - ReLU - Dropout - Linear(h, d)`` applied per token."""
-
-    def __init__(self, d: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, d))
-
-    def forward(self, x: torch.Tensor, routed: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x)
+        ctx = torch.einsum("bqjt,qjtk->bqtk", alpha, v)
+        inp = torch.cat([U.view(1, Q, Tq, 1).expand(B, -1, -1, -1), ctx], -1)
+        inp = inp * feed.unsqueeze(-1).to(inp.dtype)
+        g, _ = self.gru(inp.reshape(B * Q, Tq, -1))
+        return self.mlp(torch.cat([h, g.reshape(B, Q, Tq, -1)], -1))
 
 
 class SynergyExpert(nn.Module):
-    """Self-attention over the tokens of a sample routed to this expert, residual + LayerNorm, FFN, residual +
-    LayerNorm. ``x [B, N, d]``; ``routed [B, N]`` marks the tokens that may be attended to."""
+    """Self-attention among the tokens of a sample routed to this expert, residual + LayerNorm, FFN, residual +
+    LayerNorm. It runs only on those tokens: each sample's routed tokens are packed into ``[B', n, d]`` (``n`` =
+    the most any sample routed here), so its cost follows the tokens routed to it."""
 
     def __init__(self, d: int, heads: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
         self.norm1 = nn.LayerNorm(d)
-        self.ffn = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, d))
+        self.ffn = FFNExpert(d, hidden, dropout, "relu")
         self.norm2 = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor, routed: torch.Tensor | None = None) -> torch.Tensor:
-        if routed is None:
-            routed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        pad = ~routed & routed.any(1, keepdim=True)  # a sample with nothing routed: outputs are discarded anyway
-        a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
+    def _block(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        a, _ = self.attn(x, x, x, key_padding_mask=~keys, need_weights=False)
         x = self.norm1(x + a)
         return self.norm2(x + self.ffn(x))
 
+    def forward(self, x: torch.Tensor, routed: torch.Tensor) -> torch.Tensor:
+        """``x [B, N, d]``, ``routed [B, N]`` -> ``[B, N, d]``, zero on tokens not routed here."""
+        counts = routed.sum(1)
+        rows = counts.nonzero().squeeze(1)
+        out = x.new_zeros(x.shape)
+        if rows.numel() == 0:
+            return out
+        n = int(counts.max())
+        r = routed[rows]
+        pos = torch.argsort((~r).to(torch.int8), dim=1, stable=True)[:, :n]  # routed tokens first, in order
+        keep = torch.arange(n, device=x.device).unsqueeze(0) < counts[rows].unsqueeze(1)
+        packed = x[rows].gather(1, pos.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        y = self._block(packed, keep)
+        b_i = rows.unsqueeze(1).expand_as(pos)[keep]
+        return out.index_put((b_i, pos[keep]), y[keep])
+
+    def forward_dense(self, x: torch.Tensor, routed: torch.Tensor) -> torch.Tensor:
+        """Reference for tests: every token of every sample through the block, keys limited to the routed tokens,
+        then zero where not routed."""
+        keys = routed | ~routed.any(1, keepdim=True)  # a sample with nothing routed: outputs discarded
+        return self._block(x, keys) * routed.unsqueeze(-1).to(x.dtype)
+
 
 class MoELayer(nn.Module):
-    """Top-k mixture of experts over the tokens ``[B, M, T, d]`` with the RUS-aware router."""
+    """Router + top-k experts over flat tokens ``[B, N, d]``; every expert runs only on the tokens routed to it
+    (``dense = True`` runs every expert on every token instead: the reference the tests compare with)."""
 
     def __init__(self, cfg: TimeMoE.Config) -> None:
         super().__init__()
@@ -213,64 +226,96 @@ class MoELayer(nn.Module):
         self.k = min(cfg.top_k, E)
         self.router_noise = cfg.router_noise
         self.num_syn = min(cfg.num_synergy_experts, E)
+        self.dense = False
         self.router = RUSRouter(d, E, cfg.router_hidden, cfg.router_key_dim, cfg.router_gru_hidden, cfg.use_rus)
         self.experts = nn.ModuleList(
             [SynergyExpert(d, cfg.heads, cfg.expert_hidden, cfg.dropout) for _ in range(self.num_syn)]
-            + [FFNExpert(d, cfg.expert_hidden, cfg.dropout) for _ in range(E - self.num_syn)]
+            + [FFNExpert(d, cfg.expert_hidden, cfg.dropout, "relu") for _ in range(E - self.num_syn)]
         )
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        present: torch.Tensor,
-        valid: torch.Tensor,
-        U: torch.Tensor,
-        R: torch.Tensor,
-        S: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> (mixture output ``[B, M, T, d]``, probabilities ``[B, M, T, E]``, top-k choice ``[B, M, T,
-        k]``)."""
-        B, M, T, d = x.shape
-        logits = self.router(x, present, U, R, S)
-        probs = torch.softmax(logits, -1)
+    def choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k experts ``[..., k]`` (noisy in training when ``router_noise > 0``) and their mixture weights (a
+        softmax over the k selected logits)."""
         choice = logits
         if self.training and self.router_noise > 0:  # noisy top-k (Shazeer et al. 2017) for exploration
             choice = logits + self.router_noise * torch.randn_like(logits)
         top_idx = choice.topk(self.k, dim=-1).indices
-        top_val = logits.gather(-1, top_idx)
-        gates = torch.softmax(top_val, -1)  # mixture weights over the k selected experts
-        flat = x.reshape(B, M * T, d)
-        idx = top_idx.reshape(B, M * T, self.k)
-        gw = gates.reshape(B, M * T, self.k)
-        ok = valid.reshape(B, M * T)
-        out = torch.zeros_like(flat)
+        return top_idx, torch.softmax(logits.gather(-1, top_idx), -1)
+
+    def dispatch(self, x: torch.Tensor, ok: torch.Tensor, top_idx: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Mixture ``[B, N, d]`` of the chosen experts for the tokens with ``ok`` True (others: 0)."""
+        out = x.new_zeros(x.shape)
         for e, expert in enumerate(self.experts):
-            sel = idx == e  # [B, N, k]
-            w = (gw * sel).sum(-1)  # [B, N]
+            sel = (top_idx == e) & ok.unsqueeze(-1)  # [B, N, k]
             routed = sel.any(-1)
-            if not bool(routed.any()):
-                continue
-            if e < self.num_syn:
-                y = expert(flat, routed & ok)
+            w = (gates * sel).sum(-1)  # [B, N]
+            if self.dense:
+                y = expert.forward_dense(x, routed) if e < self.num_syn else expert(x) * routed.unsqueeze(-1)
                 out = out + y * w.unsqueeze(-1)
+            elif e < self.num_syn:
+                out = out + expert(x, routed) * w.unsqueeze(-1)
             else:
                 b_i, n_i = routed.nonzero(as_tuple=True)
-                y = expert(flat[b_i, n_i])
-                out = out.index_put((b_i, n_i), y * w[b_i, n_i].unsqueeze(-1), accumulate=True)
-        return out.view(B, M, T, d), probs, top_idx
+                if b_i.numel():
+                    y = expert(x[b_i, n_i]) * w[b_i, n_i].unsqueeze(-1)
+                    out = out.index_put((b_i, n_i), y, accumulate=True)
+        return out
 
 
-def _streams_attention(layer: nn.TransformerEncoderLayer, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Apply a Transformer layer to each stream of ``x [B, M, T, d]`` with masked steps excluded as keys."""
-    B, M, T, d = x.shape
-    v = valid.reshape(B * M, T)
-    pad = ~v & v.any(1, keepdim=True)
-    return layer(x.reshape(B * M, T, d), src_key_padding_mask=pad).view(B, M, T, d)
+# ------------------------------------------------------------------------------------------------------------
+# token layout: sequence modalities as T-token streams, the others as one token each
+
+
+@dataclass
+class _Streams:
+    """The model's tokens between layers.
+
+    ``seq [B, Ms, T, d]`` (modalities ``seq_ids``), ``vec [B, Mv, d]`` (modalities ``vec_ids``, one token each);
+    ``valid_seq [B, Ms, T]`` attention mask; ``present [B, M, T]`` real tokens of present modalities on the grid
+    (a one-token modality's presence broadcast over T)."""
+
+    seq: torch.Tensor
+    vec: torch.Tensor
+    valid_seq: torch.Tensor
+    present: torch.Tensor
+    seq_ids: list[int]
+    vec_ids: list[int]
+
+    def grid(self, seq: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
+        """``[B, M, T, ...]`` in modality order from per-group values (one-token values broadcast over T)."""
+        T = self.present.shape[2]
+        parts = [seq] if self.seq_ids else []
+        if self.vec_ids:
+            parts.append(vec.unsqueeze(2).expand(vec.shape[0], vec.shape[1], T, *vec.shape[2:]))
+        order = torch.as_tensor(self.seq_ids + self.vec_ids).argsort().to(self.present.device)
+        return torch.cat(parts, 1)[:, order]
+
+    def valid_grid(self) -> torch.Tensor:
+        ones = torch.ones(self.vec.shape[:2], dtype=torch.bool, device=self.vec.device)
+        return self.grid(self.valid_seq, ones)
+
+    def fuse_weights(self) -> torch.Tensor:
+        """``[B, M, T]``: present tokens; where none is present at (b, t), the missing-modality embeddings."""
+        present, valid = self.present, self.valid_grid()
+        return torch.where(present.any(1, keepdim=True), present, valid)
+
+
+def _per_stream(layer: nn.Module, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Apply a sequence layer ``layer(x [N, L, d], key_padding) -> [N, L, d]`` to each stream of ``x [B, S, L,
+    d]`` with masked steps excluded as keys (``valid [B, S, L]``; None = all valid)."""
+    B, S, L, d = x.shape
+    if S == 0:
+        return x
+    pad = None
+    if valid is not None:
+        v = valid.reshape(B * S, L)
+        pad = ~v & v.any(1, keepdim=True)
+    return layer(x.reshape(B * S, L, d), pad).view(B, S, L, d)
 
 
 class MoEBlock(nn.Module):
-    """Per-stream self-attention + LayerNorm -> MoE -> average over present modalities -> residual ->
-    LayerNorm."""
+    """Per-stream self-attention + LayerNorm -> router -> top-k experts on the routed tokens -> average over the
+    present modalities at each step (a one-token modality joins every step) -> residual -> LayerNorm."""
 
     def __init__(self, cfg: TimeMoE.Config) -> None:
         super().__init__()
@@ -281,29 +326,64 @@ class MoEBlock(nn.Module):
         self.norm_out = nn.LayerNorm(d)
         self.drop = nn.Dropout(cfg.dropout)
 
+    def _attend(self, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+        a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
+        return self.norm_in(x + self.drop(a))
+
+    def _router_logits(
+        self, s: _Streams, a_seq: torch.Tensor, a_vec: torch.Tensor, U: torch.Tensor, R: torch.Tensor, S: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Router logits for the sequence tokens ``[B, Ms, T, E]`` and the one-token modalities ``[B, Mv, E]``."""
+        B, M, T = s.present.shape
+        not_self = ~torch.eye(M, dtype=torch.bool, device=U.device)
+        E = len(self.moe.experts)
+        out_seq = a_seq.new_zeros(B, len(s.seq_ids), T, E)
+        out_vec = a_vec.new_zeros(B, len(s.vec_ids), E)
+        if s.seq_ids:
+            ids = s.seq_ids
+            partner = s.present.unsqueeze(1) & not_self[ids].view(1, len(ids), M, 1)
+            RS = torch.stack([R[ids], S[ids]], -1)  # [Ms, M, T, 2]
+            out_seq = self.moe.router(a_seq, s.present[:, ids], partner, U[ids], RS)
+        if s.vec_ids:
+            ids = s.vec_ids
+            partner = (s.present.any(-1).unsqueeze(1) & not_self[ids].unsqueeze(0)).unsqueeze(-1)  # [B, Mv, M, 1]
+            RS = torch.stack([R[ids].mean(-1, keepdim=True), S[ids].mean(-1, keepdim=True)], -1)  # [Mv, M, 1, 2]
+            feed = s.present[:, ids].any(-1, keepdim=True)
+            Uv = U[ids].mean(-1, keepdim=True)
+            out_vec = self.moe.router(a_vec.unsqueeze(2), feed, partner, Uv, RS).squeeze(2)
+        return out_seq, out_vec
+
     def forward(
-        self,
-        x: torch.Tensor,
-        present: torch.Tensor,
-        valid: torch.Tensor,
-        fuse_w: torch.Tensor,
-        U: torch.Tensor,
-        R: torch.Tensor,
-        S: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B, M, T, d = x.shape
-        xs = x.reshape(B * M, T, d)
-        v = valid.reshape(B * M, T)
-        pad = ~v & v.any(1, keepdim=True)
-        a, _ = self.attn(xs, xs, xs, key_padding_mask=pad, need_weights=False)
-        a = self.norm_in(xs + self.drop(a)).view(B, M, T, d)
-        y, probs, choice = self.moe(a, present, valid, U, R, S)
-        w = fuse_w.to(x.dtype).unsqueeze(-1)  # [B, M, T, 1]
+        self, s: _Streams, U: torch.Tensor, R: torch.Tensor, S: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """-> fused stream ``[B, T, d]`` and the routing: ``probs``/``choice`` on the grid ``[B, M, T, E|k]``,
+        ``flat_probs [n, E]``/``flat_choice [n, k]`` of the real routed tokens (one per one-token modality)."""
+        B, Ms, T, d = s.seq.shape
+        Mv = s.vec.shape[1]
+        a_seq = _per_stream(lambda x, pad: self._attend(x, pad), s.seq, s.valid_seq)
+        a_vec = self._attend(s.vec.reshape(B * Mv, 1, d), None).view(B, Mv, d) if Mv else s.vec
+        l_seq, l_vec = self._router_logits(s, a_seq, a_vec, U, R, S)
+        E = l_seq.shape[-1]
+        logits = torch.cat([l_seq.reshape(B, Ms * T, E), l_vec], 1)  # [B, N, E]
+        flat = torch.cat([a_seq.reshape(B, Ms * T, d), a_vec], 1)
+        ok = torch.cat([s.valid_seq.reshape(B, Ms * T), torch.ones(B, Mv, dtype=torch.bool, device=flat.device)], 1)
+        top_idx, gates = self.moe.choose(logits)
+        y = self.moe.dispatch(flat, ok, top_idx, gates)
+        probs = torch.softmax(logits, -1)
+        y_seq, y_vec = y[:, : Ms * T].view(B, Ms, T, d), y[:, Ms * T :]
+        w = s.fuse_weights().to(y.dtype).unsqueeze(-1)  # [B, M, T, 1]
         den = w.sum(1).clamp_min(1e-6)
-        fused = (y * w).sum(1) / den
-        base = (a * w).sum(1) / den
-        out = self.norm_out(base + self.drop(fused))  # [B, T, d]
-        return out.unsqueeze(1).expand(B, M, T, d), probs, choice
+        fused = (s.grid(y_seq, y_vec) * w).sum(1) / den
+        base = (s.grid(a_seq, a_vec) * w).sum(1) / den
+        k = top_idx.shape[-1]
+        real = torch.cat([s.present[:, s.seq_ids].reshape(B, Ms * T), s.present[:, s.vec_ids, 0]], 1)
+        routing = {
+            "probs": s.grid(probs[:, : Ms * T].view(B, Ms, T, E), probs[:, Ms * T :]),
+            "choice": s.grid(top_idx[:, : Ms * T].view(B, Ms, T, k), top_idx[:, Ms * T :]),
+            "flat_probs": probs[real],
+            "flat_choice": top_idx[real],
+        }
+        return self.norm_out(base + self.drop(fused)), routing
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -314,8 +394,9 @@ class MoEBlock(nn.Module):
 class TimeMoE(nn.Module):
     """Time-MoE / MERGE fusion model with an R/U/S-aware router (see module docstring).
 
-    Call :meth:`prepare` (done by the training harness) or :meth:`set_interactions` to give it R/U/S tensors;
-    until then they are zero (router context empty, R/U/S losses zero). The tensors are persistent buffers.
+    The training harness gives it R/U/S (``dain.training.interaction_cache.provide_interactions`` reads
+    :meth:`interaction_request` and calls :meth:`set_interactions`); until then they are zero (router context
+    empty, R/U/S losses zero). The tensors are persistent buffers, so they travel with checkpoints.
     """
 
     @dataclass
@@ -341,22 +422,25 @@ class TimeMoE(nn.Module):
         lambda_redundant: float = 1.0
         lambda_synergy: float = 1.0
         lambda_load: float = 0.02
-        theta_unique: float = 0.5  # bits
-        theta_redundant: float = 0.1
-        theta_synergy: float = 0.1
-        rus_lags: tuple[int, ...] = ()  # () -> one static R/U/S per pair, broadcast over time
+        theta_unique: float = 0.1  # fraction of the label entropy H(Y)
+        theta_redundant: float = 0.05  # fraction of H(Y)
+        theta_synergy: float = 0.05  # fraction of H(Y)
+        rus_lags: str | tuple[int, ...] = "auto"  # "auto": per window on sequence pairs; "static"; or lags
         rus_estimator: str = "auto"
-        rus_max_samples: int = 256
+        rus_max_samples: int = 0  # training rows the estimate uses (0 = the whole training split)
         rus_seed: int = 0
 
     def __init__(self, spec: DatasetSpec, cfg: Config) -> None:
         super().__init__()
         self.spec, self.cfg = spec, cfg
+        self._check_lags(cfg.rus_lags)
         d, M = cfg.hidden, spec.num_modalities
         encs = {m.name: "transformer_seq" for m in spec.modalities if m.kind == "sequence"}
         encs.update(cfg.encoders)
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, encs)
-        seq_lens = [m.shape[0] for m in spec.modalities if m.kind == "sequence"]
+        self.seq_ids = [j for j, m in enumerate(spec.modalities) if m.kind == "sequence"]
+        self.vec_ids = [j for j, m in enumerate(spec.modalities) if m.kind != "sequence"]
+        seq_lens = [spec.modalities[j].shape[0] for j in self.seq_ids]
         self.num_tokens = max(1, min(cfg.max_tokens, max(seq_lens, default=1)))
         self.modality_emb = nn.Parameter(torch.randn(M, d) * 0.02)
         n_moe = max(0, min(cfg.num_moe_layers, cfg.num_layers))
@@ -375,13 +459,37 @@ class TimeMoE(nn.Module):
         self.register_buffer("rus_U", torch.zeros(M, T))
         self.register_buffer("rus_R", torch.zeros(M, M, T))
         self.register_buffer("rus_S", torch.zeros(M, M, T))
+        self.register_buffer("rus_entropy", torch.ones(()))  # H(Y) in bits; thresholds are fractions of it
         self.register_buffer("rus_ready", torch.zeros((), dtype=torch.bool))
 
     # ---- interactions --------------------------------------------------------------------------------------
 
-    def set_interactions(self, U: torch.Tensor, R: torch.Tensor, S: torch.Tensor) -> None:
-        """Set ``U [M, T']``, ``R, S [M, M, T']`` (bits); ``T' != T`` is resampled (nearest) onto the token
-        grid."""
+    @staticmethod
+    def _check_lags(lags: object) -> None:
+        if isinstance(lags, str):
+            if lags not in ("auto", "static"):
+                raise ValueError(f"rus_lags must be 'auto', 'static' or a list of lags >= 0, got {lags!r}")
+            return
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in lags):  # type: ignore[union-attr]
+            raise ValueError(f"rus_lags must be 'auto', 'static' or a list of lags >= 0, got {lags!r}")
+
+    def interaction_request(self) -> InteractionRequest | None:
+        """What the harness must estimate on the training split for this model (None: nothing; the router reads no
+        R/U/S and there are no R/U/S losses)."""
+        c = self.cfg
+        if not (c.use_rus or c.aux_losses):
+            return None
+        lags: str | tuple[int, ...] = c.rus_lags if c.rus_lags == "auto" else ()
+        if not isinstance(c.rus_lags, str):
+            lags = tuple(int(v) for v in c.rus_lags)
+        return InteractionRequest(self.num_tokens, lags, c.rus_estimator, c.rus_max_samples, c.rus_seed)
+
+    def set_interactions(
+        self, U: torch.Tensor, R: torch.Tensor, S: torch.Tensor, label_entropy: float | None = None
+    ) -> None:
+        """Set ``U [M, T']``, ``R, S [M, M, T']`` (bits) and the label entropy H(Y) (bits) the thresholds are
+        fractions of (None keeps the current one, 1 bit until set); ``T' != T`` is resampled (nearest) onto the
+        token grid."""
         M, T = self.spec.num_modalities, self.num_tokens
         U, R, S = (torch.as_tensor(t, dtype=torch.float32) for t in (U, R, S))
         if U.shape[0] != M or R.shape[:2] != (M, M) or S.shape[:2] != (M, M):
@@ -399,22 +507,17 @@ class TimeMoE(nn.Module):
         self.rus_U.copy_(grid(U))
         self.rus_R.copy_(0.5 * (R + R.transpose(0, 1)))
         self.rus_S.copy_(0.5 * (S + S.transpose(0, 1)))
+        if label_entropy is not None:
+            if not label_entropy >= 0:
+                raise ValueError(f"label_entropy must be >= 0 bits, got {label_entropy}")
+            self.rus_entropy.fill_(float(label_entropy))
         self.rus_ready.fill_(True)
 
-    def prepare(self, data: MultimodalDataset, cache_dir: str | Path | None = None) -> dict[str, Any]:
-        """Estimate R/U/S on the TRAIN split (subsampled, cached as JSON in ``cache_dir``) and set them."""
-        from dain.models import timemoe_rus
-
-        if not (self.cfg.use_rus or self.cfg.aux_losses):
-            return {"skipped": True}
-        has_seq = any(m.kind == "sequence" for m in data.spec.modalities)
-        lags = list(self.cfg.rus_lags) if has_seq and self.cfg.rus_lags else None
-        pairs, cached = timemoe_rus.load_or_compute_pairs(
-            data, cache_dir, lags, self.cfg.rus_estimator, self.cfg.rus_max_samples, self.cfg.rus_seed
-        )
-        U, R, S = timemoe_rus.rus_tensors(pairs, self.spec.modality_names, self.num_tokens)
-        self.set_interactions(U, R, S)
-        return {"skipped": False, "from_cache": cached, "pairs": pairs}
+    def thresholds(self) -> tuple[float, float, float]:
+        """``(theta_U, theta_R, theta_S)`` in bits: the configured fractions of H(Y)."""
+        h = float(self.rus_entropy)
+        c = self.cfg
+        return (c.theta_unique * h, c.theta_redundant * h, c.theta_synergy * h)
 
     # ---- forward -------------------------------------------------------------------------------------------
 
@@ -427,75 +530,92 @@ class TimeMoE(nn.Module):
             return tokens[:, idx], mask[:, idx]
         return pool_tokens(tokens, mask, T)
 
-    def forward(self, batch: dict) -> ModelOutput:
+    def _streams(self, batch: dict) -> _Streams:
         enc = self.encode(batch)
         names = self.spec.modality_names
-        xs, vs = [], []
-        for j, m in enumerate(self.spec.modalities):
+        B, T = batch["mask"].shape[0], self.num_tokens
+        seq, valid = [], []
+        for j in self.seq_ids:
             e = enc[names[j]]
-            tok, msk = (e.tokens, e.token_mask) if m.kind == "sequence" else (e.pooled.unsqueeze(1), None)
+            msk = e.token_mask
             if msk is None:
-                msk = torch.ones(tok.shape[:2], dtype=torch.bool, device=tok.device)
-            t, v = self._to_grid(tok, msk)
-            xs.append(t + self.modality_emb[j])
-            vs.append(v)
-        x = torch.stack(xs, 1)  # [B, M, T, d]
-        valid = torch.stack(vs, 1)  # [B, M, T] attention mask (a missing modality's embedding is attended)
-        present = real_mask(valid, batch["mask"])  # real tokens of present modalities
-        # fusion weights: present tokens; where none is present at (b, t), fall back to the missing embeddings
-        fuse_w = torch.where(present.any(1, keepdim=True), present, valid)
+                msk = torch.ones(e.tokens.shape[:2], dtype=torch.bool, device=e.tokens.device)
+            t, v = self._to_grid(e.tokens, msk)
+            seq.append(t + self.modality_emb[j])
+            valid.append(v)
+        d = self.cfg.hidden
+        dev = self.modality_emb.device
+        x_seq = torch.stack(seq, 1) if seq else torch.zeros(B, 0, T, d, device=dev)
+        valid_seq = torch.stack(valid, 1) if valid else torch.zeros(B, 0, T, dtype=torch.bool, device=dev)
+        vec = [enc[names[j]].pooled + self.modality_emb[j] for j in self.vec_ids]
+        x_vec = torch.stack(vec, 1) if vec else torch.zeros(B, 0, d, device=dev)
+        s = _Streams(x_seq, x_vec, valid_seq, valid_seq.new_zeros(B, 0, T), self.seq_ids, self.vec_ids)
+        s.present = real_mask(s.valid_grid(), batch["mask"])
+        return s
+
+    def forward(self, batch: dict) -> ModelOutput:
+        s = self._streams(batch)
         U, R, S = self.rus_U, self.rus_R, self.rus_S
         losses: dict[str, list[torch.Tensor]] = {}
-        probs = choice = None
+        routing: dict[str, torch.Tensor] = {}
+        fused: torch.Tensor | None = None
         for layer in self.layers:
             if isinstance(layer, MoEBlock):
-                x, probs, choice = layer(x, present, valid, fuse_w, U, R, S)
-                self._add_losses(losses, probs, choice, present)
-                fused_valid = fuse_w.any(1, keepdim=True).expand_as(valid)
-                valid, fuse_w = fused_valid, fused_valid
+                fused, routing = layer(s, U, R, S)
+                self._add_losses(losses, routing, s.present)
+                # every stream now carries the fused stream (a one-token modality becomes a T-token stream too)
+                B, M, T = s.present.shape
+                fused_valid = s.fuse_weights().any(1, keepdim=True).expand(B, M, T)
+                s = _Streams(
+                    fused.unsqueeze(1).expand(B, M, T, fused.shape[-1]),
+                    fused.new_zeros(B, 0, fused.shape[-1]),
+                    fused_valid,
+                    s.present,
+                    list(range(M)),
+                    [],
+                )
             else:
-                x = _streams_attention(layer, x, valid)
-        # after a MoE block all streams are the fused stream; before it (no MoE layers), average present
-        # streams
-        w = fuse_w.to(x.dtype).unsqueeze(-1)
-        h = (x * w).sum(1) / w.sum(1).clamp_min(1e-6)  # [B, T, d]
-        tv = fuse_w.any(1).to(x.dtype).unsqueeze(-1)
-        pooled = (self.norm(h) * tv).sum(1) / tv.sum(1).clamp_min(1.0)
+                s.seq = _per_stream(lambda x, pad, lay=layer: lay(x, src_key_padding_mask=pad), s.seq, s.valid_seq)
+                if s.vec_ids:
+                    B, Mv, d = s.vec.shape
+                    s.vec = layer(s.vec.reshape(B * Mv, 1, d)).view(B, Mv, d)
+        if fused is None or not isinstance(self.layers[-1], MoEBlock):
+            # average the present streams (no MoE layer, or layers after the last one)
+            w = s.fuse_weights().to(s.seq.dtype).unsqueeze(-1)
+            fused = (s.grid(s.seq, s.vec) * w).sum(1) / w.sum(1).clamp_min(1e-6)
+        tv = s.fuse_weights().any(1).to(fused.dtype).unsqueeze(-1)
+        pooled = (self.norm(fused) * tv).sum(1) / tv.sum(1).clamp_min(1.0)
         logits = self.head(pooled)
         out_losses = {k: torch.stack(v).mean() for k, v in losses.items()}
-        routing: dict[str, torch.Tensor] = {}
         stats: dict[str, torch.Tensor] = {}
-        if probs is not None and choice is not None:
-            routing = {"router_probs": probs, "expert_choice": choice}
-            pw = present.to(probs.dtype)
-            ent = -(probs * (probs + 1e-9).log()).sum(-1)
+        record: dict[str, torch.Tensor] = {}
+        if routing:
+            record = {"router_probs": routing["probs"], "expert_choice": routing["choice"]}
+            fp = routing["flat_probs"]
+            n = max(fp.shape[0], 1)
+            ent = -(fp * (fp + 1e-9).log()).sum(-1)
             stats = {
-                "router_entropy": ((ent * pw).sum() / pw.sum().clamp_min(1.0)).detach(),
-                "synergy_mass": (
-                    (probs[..., : self.cfg.num_synergy_experts].sum(-1) * pw).sum() / pw.sum().clamp_min(1.0)
-                ).detach(),
+                "router_entropy": (ent.sum() / n).detach(),
+                "synergy_mass": (fp[:, : self.cfg.num_synergy_experts].sum(-1).sum() / n).detach(),
             }
-        return ModelOutput(logits, out_losses, routing, stats)
+        return ModelOutput(logits, out_losses, record, stats)
 
     def _add_losses(
-        self,
-        acc: dict[str, list[torch.Tensor]],
-        probs: torch.Tensor,
-        choice: torch.Tensor,
-        present: torch.Tensor,
+        self, acc: dict[str, list[torch.Tensor]], routing: dict[str, torch.Tensor], present: torch.Tensor
     ) -> None:
         c = self.cfg
         if c.lambda_load > 0:
-            acc.setdefault("load_balance", []).append(load_balance_loss(probs, choice, present, c.lambda_load))
+            bal = load_balancing_loss(routing["flat_probs"], routing["flat_choice"], c.num_experts)
+            acc.setdefault("load_balance", []).append(c.lambda_load * bal)
         if c.aux_losses:
             terms = rus_losses(
-                probs,
+                routing["probs"],
                 present,
                 self.rus_U,
                 self.rus_R,
                 self.rus_S,
                 min(c.num_synergy_experts, c.num_experts),
-                (c.theta_unique, c.theta_redundant, c.theta_synergy),
+                self.thresholds(),
                 (c.lambda_unique, c.lambda_redundant, c.lambda_synergy),
             )
             for k, v in terms.items():
@@ -518,3 +638,12 @@ class TimeMoENoAux(TimeMoE):
     @dataclass
     class Config(TimeMoE.Config):
         aux_losses: bool = False
+
+
+@register_model("timemoe_static")
+class TimeMoEStatic(TimeMoE):
+    """Ablation: one static R/U/S per modality pair, broadcast over time (no per-window estimates)."""
+
+    @dataclass
+    class Config(TimeMoE.Config):
+        rus_lags: str | tuple[int, ...] = "static"
