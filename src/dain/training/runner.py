@@ -280,6 +280,7 @@ def _fit(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from dain.training.interaction_cache import provide_interactions
     from dain.training.module import FusionModule
     from dain.training.progress import progress_callbacks, resolve_progress
     from dain.training.resume import ResumeState
@@ -292,8 +293,10 @@ def _fit(
         mode = "min" if metric in ("mae", "mse", "loss") else "max"
     elif task in TIEBREAK_TASKS:
         metric = "select"  # the task's metric, ties broken by validation loss
-    if hasattr(model, "prepare"):
+    if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
         model.prepare(data, out / "cache")
+    # what an interaction-aware router asks for (timemoe), estimated once per training split and cached
+    provide_interactions(model, data, progress=bool(progress))
     cw = None
     if tc.class_weight == "balanced":
         cw = compute_class_weight(task, data.target[data.splits["train"]], data.spec.num_outputs)
