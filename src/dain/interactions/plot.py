@@ -43,7 +43,7 @@ def _plot_windows(ax: Any, rs: list[dict[str, Any]], labels: list[str]) -> None:
                 lw=1,
             )
     ax.set_xticks(x)
-    ax.set_xlabel("window (0 = start of the sequence; x: raw +- SE, line: shrunk)")
+    ax.set_xlabel("window (0 = first; line shrunk, x raw ± SE)")
     ax.legend(fontsize=8)
 
 
