@@ -261,12 +261,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_interactions(args: argparse.Namespace) -> int:
+    import time
+
     from dain.data.registry_api import load_dataset
     from dain.interactions import estimate_pairs, format_table
     from dain.validation import check_lags, ensure_parent
 
     opts = _kv(args.option)
-    lags = _parse_lags(args.lags)
+    auto = (args.lags or "").strip().lower() == "auto"
+    lags: Any = "auto" if auto else _parse_lags(args.lags)
     if args.plot:
         ensure_parent(args.plot, "--plot")
     data = load_dataset(args.data, root=args.data_root, seed=args.seed, **opts)
@@ -275,9 +278,11 @@ def cmd_interactions(args: argparse.Namespace) -> int:
         unknown = [m for m in mods if m not in data.spec.modality_names]
         if unknown:
             raise ConfigError(f"{args.data} has no modality {unknown}; modalities: {data.spec.modality_names}")
-    check_lags(lags, data, mods)
+    if not auto:
+        check_lags(lags, data, mods)
     # read on a split the estimator's networks were not trained on (they are trained on train), unless told otherwise
     fit_split = "train" if args.split != "train" else None
+    t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         results = estimate_pairs(
             data,
@@ -300,6 +305,8 @@ def cmd_interactions(args: argparse.Namespace) -> int:
         "unit": "bits",
         "split": args.split,
         "fit_split": fit_split or args.split,
+        "lags": lags,
+        "seconds": time.perf_counter() - t0,
         "results": results,
     }
     if args.plot:
@@ -478,7 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--option", action="append", metavar="KEY=VALUE")
     i.add_argument("--modalities", help="comma-separated subset (default: every pair)")
     i.add_argument("--pairs", dest="modalities", help=argparse.SUPPRESS)
-    i.add_argument("--lags", help="0..L or a comma list (sequence modalities)")
+    i.add_argument(
+        "--lags",
+        help="0..L or a comma list (sequence modalities), or auto: R/U/S per window of the sequence (8 windows, one "
+        "shared BATCH model, permutation null, shrinkage) on sequence pairs, one static estimate elsewhere",
+    )
     i.add_argument("--estimator", default="auto", choices=["auto", "exact", "batch"])
     i.add_argument("--seed", type=int, default=0)
     i.add_argument(
@@ -488,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows to read the estimate on (default val; BATCH's networks are trained on train, or on 80%% of train "
         "with --split train)",
     )
-    i.add_argument("--plot", help="write a PNG of R/U/S per pair and lag")
+    i.add_argument("--plot", help="write a PNG of R/U/S per pair and lag (per window with --lags auto)")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=cmd_interactions)
 

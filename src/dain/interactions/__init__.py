@@ -20,6 +20,7 @@ from dain.interactions.batch import batch_pid_groups, pid_batch
 from dain.interactions.discretize import discretize, encode_discrete
 from dain.interactions.exact import PIDResult, pid_exact, pid_from_joint
 from dain.interactions.temporal import TemporalPIDResult, temporal_pid
+from dain.interactions.windows import DEFAULT_WINDOWS, auto_batch_options, windowed_pid
 
 __all__ = [
     "PIDResult",
@@ -63,10 +64,22 @@ def _summary(data: Any, name: str, rows: np.ndarray) -> np.ndarray:
     return pooled.flatten(1).numpy()
 
 
+def _batch_dict(r: PIDResult) -> dict[str, Any]:
+    """``{atom}_raw`` / ``{atom}_se`` / ``{atom}_null`` of a BATCH result (empty for other estimators)."""
+    out: dict[str, Any] = {}
+    if "raw" in r.extras:
+        for k in ("R", "U1", "U2", "S"):
+            out[f"{k}_raw"] = float(r.extras["raw"][k])
+            out[f"{k}_se"] = float(r.extras["se"][k])
+            if "null" in r.extras:
+                out[f"{k}_null"] = float(r.extras["null"][k])
+    return out
+
+
 def estimate_pairs(
     data: Any,
     modalities: Sequence[str] | None = None,
-    lags: int | Iterable[int] | None = None,
+    lags: int | str | Iterable[int] | None = None,
     estimator: str = "auto",
     split: str = "train",
     seed: int = 0,
@@ -79,6 +92,13 @@ def estimate_pairs(
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """R/U1/U2/S/total (bits) for every pair of ``modalities`` (default: all) of ``data`` on one split.
+
+    ``lags="auto"`` (the temporal default, :mod:`dain.interactions.windows`): two sequence modalities with a
+    sequence-level label get one result per window of the sequence (``span`` = its fraction of the steps, ``lag`` =
+    windows before the end), all windows from ONE shared BATCH model with a label-permutation null subtracted,
+    standard errors and shrinkage towards the pair's mean (``{atom}_raw``, ``{atom}_se`` keep the unshrunk values);
+    per-step labels (``data.info["step_labels"]``) use the lagged path with lags ``0..min(7, T-1)``; every other pair
+    gets one null-corrected static estimate. ``num_windows`` (default 8) sets L.
 
     Only rows where both modalities are observed are used. Two sequence modalities with ``lags`` given get one
     result per lag (:func:`temporal_pid`; per-step labels from ``data.info["step_labels"]`` when present,
@@ -97,6 +117,10 @@ def estimate_pairs(
     """
     if estimator not in ("auto", "exact", "batch"):
         raise ValueError(f"estimator must be auto, exact or batch, got {estimator!r}")
+    auto = isinstance(lags, str)
+    if auto and lags != "auto":
+        raise ValueError(f"lags must be 'auto', None, an int or a list of ints, got {lags!r}")
+    num_windows = int(kwargs.pop("num_windows", DEFAULT_WINDOWS))
     names = list(modalities) if modalities is not None else data.spec.modality_names
     for m in names:
         data.spec.modality(m)  # KeyError on unknown names
@@ -119,7 +143,17 @@ def estimate_pairs(
         if len(rows) < 10:
             continue
         sa, sb = data.spec.modality(a), data.spec.modality(b)
-        if lags is not None and sa.kind == "sequence" and sb.kind == "sequence":
+        both_seq = sa.kind == "sequence" and sb.kind == "sequence"
+        if auto and both_seq and data.info.get("step_labels") is None:
+            out += _windowed_pair(
+                data, (a, b), rows, fit_rows_all, split, fit_split, estimator, num_windows, seed, device, kwargs
+            )
+            continue
+        pair_lags: Any = lags
+        if auto:
+            pair_lags = list(range(min(num_windows, sa.shape[0], sb.shape[0]))) if both_seq else None
+        extra: list[dict[str, Any]] = []
+        if pair_lags is not None and both_seq:
             step = data.info.get("step_labels")
             y = np.asarray(step)[rows] if step is not None else _target_codes(data, rows)
             est = estimator
@@ -129,7 +163,7 @@ def estimate_pairs(
                 data.inputs[a][rows],
                 data.inputs[b][rows],
                 y,
-                lags,
+                pair_lags,
                 method=temporal_method if est == "batch" else "stepwise",
                 estimator=est,
                 seed=seed,
@@ -143,6 +177,8 @@ def estimate_pairs(
             if est == "auto":
                 est = "exact" if max(x1.shape[1], x2.shape[1]) <= max_exact_dims else "batch"
             batch_kw = {k: v for k, v in kwargs.items() if k != "bins"}
+            if auto:  # the default: capped steps and a permutation null, as for the windowed pairs
+                batch_kw = {**auto_batch_options(int(0.8 * len(rows))), **batch_kw}
             if est == "exact":
                 r = pid_exact(x1, x2, y, seed=seed, **{k: v for k, v in kwargs.items() if k == "bins"})
                 read_on = f"{split} (plug-in on its {len(rows)} rows)"
@@ -154,9 +190,10 @@ def estimate_pairs(
                 r = batch_pid_groups(x1, x2, y, None, seed=seed, device=device, eval_index=ev, **batch_kw)[0]
                 read_on = f"{split} ({len(rows)} rows; BATCH fitted on {fit_split}, {len(fit_rows)} rows)"
             else:
-                r = pid_batch(x1, x2, y, seed=seed, device=device, **batch_kw)
+                r = batch_pid_groups(x1, x2, y, None, seed=seed, device=device, **batch_kw)[0]
                 read_on = f"{split} (held-out 20% of its rows; BATCH fitted on the other 80%)"
             res = [r]
+            extra = [_batch_dict(r)]
         for r in res:
             out.append(
                 {
@@ -169,9 +206,59 @@ def estimate_pairs(
                     "total": r.total,
                     "unique": {a: r.U1, b: r.U2},
                     "read_on": read_on,
+                    **(extra[0] if extra else {}),
                 }
             )
     return out
+
+
+def _windowed_pair(
+    data: Any,
+    pair: tuple[str, str],
+    rows: np.ndarray,
+    fit_rows_all: np.ndarray | None,
+    split: str,
+    fit_split: str | None,
+    estimator: str,
+    num_windows: int,
+    seed: int,
+    device: str,
+    kwargs: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """``lags="auto"`` on two sequence modalities: :func:`dain.interactions.windows.windowed_pid` on ``rows``
+    (BATCH read out on a held-out 20 %, or fitted on ``fit_split``'s rows and read out on all of ``rows``)."""
+    a, b = pair
+    names = data.spec.modality_names
+    ja, jb = names.index(a), names.index(b)
+    est = "batch" if estimator == "auto" else estimator
+    eval_rows = None
+    all_rows = rows
+    read_on = f"{split} (held-out 20% of its rows; one BATCH model for all windows fitted on the other 80%)"
+    if est == "exact":
+        read_on = f"{split} (plug-in per window on its {len(rows)} rows)"
+    elif fit_rows_all is not None:
+        fit_rows = fit_rows_all[data.mask[fit_rows_all, ja] & data.mask[fit_rows_all, jb]]
+        all_rows = np.concatenate([fit_rows, rows])
+        eval_rows = np.arange(len(fit_rows), len(all_rows))
+        read_on = f"{split} ({len(rows)} rows; BATCH fitted on {fit_split}, {len(fit_rows)} rows)"
+
+    def steps(m: str) -> np.ndarray | None:
+        return data.steps[m][all_rows] if m in data.steps else None
+
+    res = windowed_pid(
+        data.inputs[a][all_rows],
+        data.inputs[b][all_rows],
+        _target_codes(data, all_rows),
+        steps(a),
+        steps(b),
+        num_windows=num_windows,
+        estimator=est,
+        eval_rows=eval_rows,
+        seed=seed,
+        device=device,
+        **{k: v for k, v in kwargs.items() if est == "exact" or k != "bins"},
+    )
+    return [{"modalities": [a, b], **r, "unique": {a: r["U1"], b: r["U2"]}, "read_on": read_on} for r in res]
 
 
 def format_table(results: list[dict[str, Any]], split: str) -> str:

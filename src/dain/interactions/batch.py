@@ -87,10 +87,114 @@ def _group_batches(groups: np.ndarray, n_groups: int, bs: int, rng: np.random.Ge
             continue
         chunks = [idx[i : i + bs] for i in range(0, len(idx), bs)]
         if len(chunks) > 1 and len(chunks[-1]) < bs // 2:
-            chunks[-2] = np.concatenate([chunks[-2], chunks.pop()])
+            last = chunks.pop()  # pop first: the merge target is then chunks[-1]
+            chunks[-1] = np.concatenate([chunks[-1], last])
         out += chunks
     order = rng.permutation(len(out))
     return [out[i] for i in order]
+
+
+def _capped(batches: list[np.ndarray], steps_left: int | None) -> list[np.ndarray]:
+    return batches if steps_left is None else batches[: max(0, steps_left)]
+
+
+def _atoms(i1: np.ndarray, i2: np.ndarray, ip: np.ndarray, iq: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample R, U1, U2, S (bits) from per-sample read-out terms (their means are the unclipped atoms)."""
+    return {"R": i1 + i2 - iq, "U1": iq - i2, "U2": iq - i1, "S": ip - iq}
+
+
+def _fit_readout(
+    t1: torch.Tensor,
+    t2: torch.Tensor,
+    yc: np.ndarray,
+    g_arr: np.ndarray,
+    tr: np.ndarray,
+    ho: np.ndarray,
+    n_cls: int,
+    n_groups: int,
+    rng: np.random.Generator,
+    *,
+    hidden: int,
+    layers: int,
+    embed_dim: int,
+    discrim_epochs: int,
+    align_epochs: int,
+    discrim_steps: int | None,
+    align_steps: int | None,
+    batch_size: int,
+    lr: float,
+    sinkhorn_iters: int,
+    sinkhorn_atol: float,
+    device: str | torch.device,
+    bar: Any,
+) -> list[dict[str, np.ndarray]]:
+    """Train the discriminators and alignment nets on rows ``tr``; per-sample read-out terms (bits) on ``ho``,
+    per group: ``{"I1", "I2", "Ip", "Iq"}`` arrays (``Iq`` is I(Y;X1) + I_q(X2;Y|X1) per sample)."""
+    ty = torch.from_numpy(yc.astype(np.int64)).to(device)
+    d1, d2 = t1.shape[1], t2.shape[1]
+    disc1 = _mlp(d1, hidden, n_cls, layers).to(device)
+    disc2 = _mlp(d2, hidden, n_cls, layers).to(device)
+    disc12 = _mlp(d1 + d2, hidden, n_cls, layers).to(device)
+    params = [*disc1.parameters(), *disc2.parameters(), *disc12.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    ce = nn.CrossEntropyLoss()
+    g_tr = g_arr[tr]
+    left = discrim_steps
+    for _ in range(discrim_epochs):
+        batches = _capped(_group_batches(g_tr, n_groups, batch_size, rng), left)
+        for b in batches:
+            i = torch.from_numpy(tr[b]).to(device)
+            a1, a2, yy = t1[i], t2[i], ty[i]
+            loss = ce(disc1(a1), yy) + ce(disc2(a2), yy) + ce(disc12(torch.cat([a1, a2], 1)), yy)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        left = None if left is None else left - len(batches)
+        if bar is not None:
+            bar.update(1)
+    for m in (disc1, disc2, disc12):
+        m.eval().requires_grad_(False)
+
+    align = _Align(d1, d2, hidden, embed_dim, n_cls, layers).to(device)
+    opt2 = torch.optim.Adam(align.parameters(), lr=lr)
+    left = align_steps
+    for _ in range(align_epochs):
+        batches = _capped(_group_batches(g_tr, n_groups, batch_size, rng), left)
+        for b in batches:
+            i = torch.from_numpy(tr[b]).to(device)
+            a1, a2 = t1[i], t2[i]
+            with torch.no_grad():
+                p1, p2 = disc1(a1).softmax(1), disc2(a2).softmax(1)
+            q = _sinkhorn(align(a1, a2), p1, p2, sinkhorn_iters, sinkhorn_atol)
+            loss = _cond_mi(q, p1).mean()
+            opt2.zero_grad(set_to_none=True)
+            loss.backward()
+            opt2.step()
+        left = None if left is None else left - len(batches)
+        if bar is not None:
+            bar.update(1)
+
+    align.eval()
+    out: list[dict[str, np.ndarray]] = []
+    with torch.no_grad():
+        for g in range(n_groups):
+            sel = ho[g_arr[ho] == g]
+            tr_g = tr[g_tr == g]
+            py = np.bincount(yc[tr_g], minlength=n_cls).astype(np.float64) + 1e-6
+            logpy = torch.from_numpy(np.log(py / py.sum()).astype(np.float32)).to(device)
+            parts: dict[str, list[np.ndarray]] = {"I1": [], "I2": [], "Ip": [], "Iq": []}
+            for s in range(0, len(sel), batch_size):
+                i = torch.from_numpy(sel[s : s + batch_size]).to(device)
+                a1, a2 = t1[i], t2[i]
+                l1, l2 = disc1(a1).log_softmax(1), disc2(a2).log_softmax(1)
+                l12 = disc12(torch.cat([a1, a2], 1)).log_softmax(1)
+                kl = lambda lp, lq=logpy: (lp.exp() * (lp - lq)).sum(1)  # noqa: E731
+                i1 = kl(l1)
+                q = _sinkhorn(align(a1, a2), l1.exp(), l2.exp(), sinkhorn_iters, sinkhorn_atol)
+                for k, v in (("I1", i1), ("I2", kl(l2)), ("Ip", kl(l12)), ("Iq", i1 + _cond_mi(q, l1.exp()))):
+                    parts[k].append(v.double().cpu().numpy() / LN2)
+            out.append({k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()})
+    return out
 
 
 def batch_pid_groups(
@@ -104,11 +208,14 @@ def batch_pid_groups(
     embed_dim: int = 16,
     discrim_epochs: int = 20,
     align_epochs: int = 6,
+    discrim_steps: int | None = None,
+    align_steps: int | None = None,
     batch_size: int = 256,
     lr: float = 2e-3,
     sinkhorn_iters: int = 60,
     sinkhorn_atol: float = 0.01,
     holdout: float = 0.2,
+    null: bool = False,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -116,8 +223,16 @@ def batch_pid_groups(
 ) -> list[PIDResult]:
     """BATCH PID per group (``groups`` = int array, default one group); see the module docstring.
 
-    ``eval_index``: the rows to read out on (e.g. another split's); the networks are trained on every other row.
-    Default: a random ``holdout`` share of the rows."""
+    ``eval_index``: the rows to read out on (e.g. another split's, or every group of held-out samples); the
+    networks are trained on every other row. Default: a random ``holdout`` share of the rows.
+    ``discrim_steps`` / ``align_steps`` cap the optimisation steps (batches) of the two stages (None = all epochs).
+
+    Each result's ``extras`` hold the unclipped atoms (``raw``: R, U1, U2, S) and their standard errors (``se``,
+    from the spread of the per-sample read-out contributions). ``null=True`` also fits the same networks (same
+    sizes, steps and seed) on labels permuted within each group -- the read-out of an estimator that can only find
+    chance structure -- and subtracts its atoms from the reported ones (``extras["null"]``; ``se`` then covers both
+    read-outs). The KL read-out is never negative per sample, so without the null small samples read as positive
+    information."""
     t0 = time.perf_counter()
     x1 = np.asarray(x1, dtype=np.float32).reshape(len(x1), -1)
     x2 = np.asarray(x2, dtype=np.float32).reshape(len(x2), -1)
@@ -147,88 +262,74 @@ def batch_pid_groups(
         return torch.from_numpy(z.astype(np.float32)).to(device)
 
     t1, t2 = prep(x1), prep(x2)
-    ty = torch.from_numpy(yc.astype(np.int64)).to(device)
-    d1, d2 = t1.shape[1], t2.shape[1]
-    disc1 = _mlp(d1, hidden, n_cls, layers).to(device)
-    disc2 = _mlp(d2, hidden, n_cls, layers).to(device)
-    disc12 = _mlp(d1 + d2, hidden, n_cls, layers).to(device)
-    params = [*disc1.parameters(), *disc2.parameters(), *disc12.parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
-    ce = nn.CrossEntropyLoss()
-    g_tr = g_arr[tr]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=discrim_epochs + align_epochs, desc="BATCH PID", leave=False)
-    for _ in range(discrim_epochs):
-        for b in _group_batches(g_tr, n_groups, batch_size, rng):
-            i = torch.from_numpy(tr[b]).to(device)
-            a1, a2, yy = t1[i], t2[i], ty[i]
-            loss = ce(disc1(a1), yy) + ce(disc2(a2), yy) + ce(disc12(torch.cat([a1, a2], 1)), yy)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if bar is not None:
-            bar.update(1)
-    for m in (disc1, disc2, disc12):
-        m.eval().requires_grad_(False)
-
-    align = _Align(d1, d2, hidden, embed_dim, n_cls, layers).to(device)
-    opt2 = torch.optim.Adam(align.parameters(), lr=lr)
-    for _ in range(align_epochs):
-        for b in _group_batches(g_tr, n_groups, batch_size, rng):
-            i = torch.from_numpy(tr[b]).to(device)
-            a1, a2 = t1[i], t2[i]
-            with torch.no_grad():
-                p1, p2 = disc1(a1).softmax(1), disc2(a2).softmax(1)
-            q = _sinkhorn(align(a1, a2), p1, p2, sinkhorn_iters, sinkhorn_atol)
-            loss = _cond_mi(q, p1).mean()
-            opt2.zero_grad(set_to_none=True)
-            loss.backward()
-            opt2.step()
-        if bar is not None:
-            bar.update(1)
+        bar = tqdm(total=(discrim_epochs + align_epochs) * (2 if null else 1), desc="BATCH PID", leave=False)
+    kw: dict[str, Any] = dict(
+        hidden=hidden,
+        layers=layers,
+        embed_dim=embed_dim,
+        discrim_epochs=discrim_epochs,
+        align_epochs=align_epochs,
+        discrim_steps=discrim_steps,
+        align_steps=align_steps,
+        batch_size=batch_size,
+        lr=lr,
+        sinkhorn_iters=sinkhorn_iters,
+        sinkhorn_atol=sinkhorn_atol,
+        device=device,
+        bar=bar,
+    )
+    terms = _fit_readout(t1, t2, yc, g_arr, tr, ho, n_cls, n_groups, rng, **kw)
+    null_terms = None
+    if null:
+        y_null = yc.copy()
+        null_rng = np.random.default_rng([seed, 1])
+        for g in range(n_groups):  # permute within group, separately on the fit and the read-out rows
+            for part in (tr, ho):
+                idx = part[g_arr[part] == g]
+                y_null[idx] = yc[null_rng.permutation(idx)]
+        torch.manual_seed(seed)
+        null_terms = _fit_readout(t1, t2, y_null, g_arr, tr, ho, n_cls, n_groups, rng, **kw)
     if bar is not None:
         bar.close()
 
-    # read-out on the held-out part, per group
-    align.eval()
     results: list[PIDResult] = []
-    with torch.no_grad():
-        for g in range(n_groups):
-            sel = ho[g_arr[ho] == g]
-            tr_g = tr[g_tr == g]
-            py = np.bincount(yc[tr_g], minlength=n_cls).astype(np.float64) + 1e-6
-            logpy = torch.from_numpy(np.log(py / py.sum()).astype(np.float32)).to(device)
-            acc = {"I1": 0.0, "I2": 0.0, "Ip": 0.0, "Iq": 0.0}
-            cnt = 0
-            for s in range(0, len(sel), batch_size):
-                i = torch.from_numpy(sel[s : s + batch_size]).to(device)
-                a1, a2 = t1[i], t2[i]
-                l1, l2 = disc1(a1).log_softmax(1), disc2(a2).log_softmax(1)
-                l12 = disc12(torch.cat([a1, a2], 1)).log_softmax(1)
-                kl = lambda lp, lq=logpy: (lp.exp() * (lp - lq)).sum(1)  # noqa: E731
-                i1 = kl(l1)
-                q = _sinkhorn(align(a1, a2), l1.exp(), l2.exp(), sinkhorn_iters, sinkhorn_atol)
-                acc["I1"] += float(i1.sum())
-                acc["I2"] += float(kl(l2).sum())
-                acc["Ip"] += float(kl(l12).sum())
-                acc["Iq"] += float((i1 + _cond_mi(q, l1.exp())).sum())
-                cnt += len(i)
-            v = {k: val / max(cnt, 1) / LN2 for k, val in acc.items()}
-            iq = max(v["Iq"], v["I1"], v["I2"])
-            clip = lambda z: float(z) if z > 0 else 0.0  # noqa: E731
-            results.append(
-                PIDResult(
-                    R=clip(v["I1"] + v["I2"] - iq),
-                    U1=clip(iq - v["I2"]),
-                    U2=clip(iq - v["I1"]),
-                    S=clip(v["Ip"] - iq),
-                    total=clip(v["Ip"]),
-                    extras={"I1": v["I1"], "I2": v["I2"], "Iq": iq, "n_train": int(len(tr_g)), "n_eval": cnt},
-                )
+    clip = lambda z: float(z) if z > 0 else 0.0  # noqa: E731
+    for g in range(n_groups):
+        tv = terms[g]
+        cnt = len(tv["I1"])
+        v = {k: float(a.mean()) if cnt else 0.0 for k, a in tv.items()}
+        iq = max(v["Iq"], v["I1"], v["I2"])
+        per = _atoms(tv["I1"], tv["I2"], tv["Ip"], tv["Iq"])
+        raw = {"R": v["I1"] + v["I2"] - iq, "U1": iq - v["I2"], "U2": iq - v["I1"], "S": v["Ip"] - iq}
+        var = {k: float(a.var(ddof=1)) / cnt if cnt > 1 else 0.0 for k, a in per.items()}
+        extras: dict[str, Any] = {"I1": v["I1"], "I2": v["I2"], "Iq": iq, "n_train": int((g_arr[tr] == g).sum())}
+        extras["n_eval"] = cnt
+        total = v["Ip"]
+        if null_terms is not None:
+            nv = null_terms[g]
+            nper = _atoms(nv["I1"], nv["I2"], nv["Ip"], nv["Iq"])
+            nraw = {k: float(a.mean()) if len(a) else 0.0 for k, a in nper.items()}
+            extras["null"] = nraw
+            extras["total_null"] = float(nv["Ip"].mean()) if len(nv["Ip"]) else 0.0
+            raw = {k: raw[k] - nraw[k] for k in raw}
+            var = {k: var[k] + (float(nper[k].var(ddof=1)) / len(nper[k]) if len(nper[k]) > 1 else 0.0) for k in var}
+            total = total - extras["total_null"]
+        extras["raw"] = raw
+        extras["se"] = {k: math.sqrt(max(var[k], 0.0)) for k in var}
+        results.append(
+            PIDResult(
+                R=clip(raw["R"]),
+                U1=clip(raw["U1"]),
+                U2=clip(raw["U2"]),
+                S=clip(raw["S"]),
+                total=clip(total),
+                extras=extras,
             )
+        )
     secs = time.perf_counter() - t0
     for r in results:
         r.extras["seconds"] = secs

@@ -22,6 +22,7 @@ tokens:
 
 ``U[m, t]`` is the maximum, over the pairs containing ``m``, of that pair's unique term for ``m``.
 """
+
 from __future__ import annotations
 
 import math
@@ -143,5 +144,3 @@ def rus_tensors(
         U[a] = torch.maximum(U[a], ua)
         U[b] = torch.maximum(U[b], ub)
     return U, R, S
-
-
