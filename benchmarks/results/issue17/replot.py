@@ -10,8 +10,10 @@ from dain.interactions.plot import plot_interactions
 from dain.interactions.routing import label_entropy_bits
 
 here = Path(__file__).parent
-for name, args in (("p12", ("physionet2012", {"protocol": "raindrop", "split": 1, "summary": True})),
-                   ("basicmotions", ("basicmotions", {}))):
+for name, args in (
+    ("p12", ("physionet2012", {"protocol": "raindrop", "split": 1, "summary": True})),
+    ("basicmotions", ("basicmotions", {})),
+):
     blob = json.loads((here / f"interactions_{name}.json").read_text())
     data = load_dataset(args[0], **args[1])
     h = label_entropy_bits(_target_codes(data, data.splits["train"]))
