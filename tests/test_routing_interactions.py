@@ -163,6 +163,13 @@ def test_cache_reuse_and_key_change(tmp_path, monkeypatch) -> None:
     routing_interactions(data, InteractionRequest(num_tokens=4, max_samples=20), tmp_path, progress=False)
     assert len(calls) == 3  # other train rows: new key
     torch.testing.assert_close(first.R[0, 1], torch.full((4,), 0.1))
+    other = _seq_data()
+    other.inputs["v"][other.splits["train"][0]] += 1.0  # same dataset name, rows and shapes; one value differs
+    routing_interactions(other, req, tmp_path, progress=False)
+    assert len(calls) == 4  # the training rows' contents are in the key
+    tested = _seq_data()
+    tested.inputs["v"][tested.splits["test"]] += 1.0  # a test row changed: the training estimate still applies
+    assert routing_interactions(tested, req, tmp_path, progress=False).from_cache and len(calls) == 4
 
 
 def test_provide_interactions_and_train_only(tmp_path, monkeypatch) -> None:

@@ -7,7 +7,8 @@ the pairs and the label entropy as JSON, and hands the model its tensors with ``
 label_entropy=...)``. The model itself never estimates and never touches the disk.
 
 Cache files live under ``dain.data.paths.cache_dir() / "interactions"`` unless told otherwise, one per key: sha256 of
-the dataset name, the training indices used, the modality shapes, the request's options and :data:`ESTIMATOR_VERSION`
+the dataset name, the training indices used and those rows' contents, the modality shapes, the request's options and
+:data:`ESTIMATOR_VERSION`
 (bump it when the estimator's output changes). The token grid (``num_tokens``) is not part of the key: the tensors
 are rebuilt from the cached pairs for any grid.
 """
@@ -44,10 +45,19 @@ def _options(request: InteractionRequest) -> dict[str, Any]:
 
 
 def cache_key(data: MultimodalDataset, train_idx: np.ndarray, options: dict[str, Any]) -> str:
-    """sha256 of (dataset name, train indices, modality shapes, options incl. the estimator version)."""
+    """sha256 of (dataset name, train indices, the training rows' values, masks and labels, modality shapes, options
+    incl. the estimator version): two loads of one dataset with different options (imputation, encodings) never
+    share an entry."""
     h = hashlib.sha256()
     h.update(data.spec.name.encode())
-    h.update(np.ascontiguousarray(np.asarray(train_idx, dtype=np.int64)).tobytes())
+    rows = np.ascontiguousarray(np.asarray(train_idx, dtype=np.int64))
+    h.update(rows.tobytes())
+    for name in data.spec.modality_names:
+        h.update(np.ascontiguousarray(np.asarray(data.inputs[name])[rows]).tobytes())
+        if name in data.steps:
+            h.update(np.ascontiguousarray(np.asarray(data.steps[name])[rows]).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(data.mask)[rows]).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(data.target)[rows]).tobytes())
     shapes = [[m.name, m.kind, list(m.shape)] for m in data.spec.modalities]
     h.update(json.dumps({"shapes": shapes, "options": options}, sort_keys=True, default=str).encode())
     return h.hexdigest()
