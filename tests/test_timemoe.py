@@ -346,3 +346,25 @@ def test_synergy_expert_flops_scale_with_the_tokens_routed_to_it() -> None:
     assert total_flops(ex, lambda: ex(x, nothing)) == 0.0
     y = ex(x, nothing.index_fill(1, torch.tensor([3]), True))
     assert y[:, 3].abs().sum() > 0 and y[:, :3].abs().sum() == 0 and y[:, 4:].abs().sum() == 0
+
+
+def test_fit_gets_interactions_from_the_harness(tmp_path, capsys, monkeypatch, data_root) -> None:
+    """`dain fit --model timemoe` on BasicMotions: the harness estimates temporal R/U/S on the training split once,
+    caches them, and the run's saved model carries them; a second model asking the same reads the cache."""
+    from dain.cli import main
+    from dain.training.runner import load_run
+
+    monkeypatch.setenv("DAIN_CACHE", str(tmp_path / "cache"))
+    base = ["fit", "--data", "basicmotions", "--data-root", str(data_root), "--max-epochs", "1", "--no-progress"]
+    small = ["--set", "hidden=16", "--set", "expert_hidden=16", "--set", "d_ff=16", "--set", "max_tokens=8"]
+    assert main([*base, "--model", "timemoe", "--out", str(tmp_path / "a"), *small]) == 0
+    err = capsys.readouterr().err
+    assert "interactions: estimating R/U/S on" in err
+    files = list((tmp_path / "cache" / "interactions").glob("*.json"))
+    assert len(files) == 1
+    _, data, model = load_run(tmp_path / "a")
+    assert bool(model.rus_ready) and model.rus_entropy.item() == pytest.approx(2.0, abs=0.01)  # 4 balanced classes
+    assert float(model.rus_R[0, 1].sum()) > 0 and model.rus_R.shape[-1] == 8
+    assert main([*base, "--model", "timemoe_norus", "--out", str(tmp_path / "b"), *small]) == 0
+    assert "estimating" not in capsys.readouterr().err  # same request, same training rows: from the cache
+    assert len(list((tmp_path / "cache" / "interactions").glob("*.json"))) == 1
