@@ -3,6 +3,7 @@ sparse experts and the one-token vector modality."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -365,6 +366,9 @@ def test_fit_gets_interactions_from_the_harness(tmp_path, capsys, monkeypatch, d
     _, data, model = load_run(tmp_path / "a")
     assert bool(model.rus_ready) and model.rus_entropy.item() == pytest.approx(2.0, abs=0.01)  # 4 balanced classes
     assert float(model.rus_R[0, 1].sum()) > 0 and model.rus_R.shape[-1] == 8
+    record = json.loads((tmp_path / "a" / "interactions.json").read_text())
+    assert record["from_cache"] is False and record["seconds"] > 0 and len(record["pairs"]) == 8  # 8 windows
+    assert record["thresholds_bits"] == pytest.approx([0.1 * 2.0, 0.05 * 2.0, 0.05 * 2.0], abs=0.01)
     assert main([*base, "--model", "timemoe_norus", "--out", str(tmp_path / "b"), *small]) == 0
     assert "estimating" not in capsys.readouterr().err  # same request, same training rows: from the cache
     assert len(list((tmp_path / "cache" / "interactions").glob("*.json"))) == 1

@@ -296,7 +296,16 @@ def _fit(
     if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
         model.prepare(data, out / "cache")
     # what an interaction-aware router asks for (timemoe), estimated once per training split and cached
-    provide_interactions(model, data, progress=bool(progress))
+    ri = provide_interactions(model, data, progress=bool(progress))
+    if ri is not None:  # the run's record of what its router was given (and what that cost)
+        record = {
+            "seconds": ri.seconds,
+            "from_cache": ri.from_cache,
+            "label_entropy_bits": ri.label_entropy,
+            "thresholds_bits": list(model.thresholds()) if hasattr(model, "thresholds") else None,
+            "pairs": ri.pairs,
+        }
+        _write_json_atomic(out / "interactions.json", record)
     cw = None
     if tc.class_weight == "balanced":
         cw = compute_class_weight(task, data.target[data.splits["train"]], data.spec.num_outputs)
