@@ -88,6 +88,13 @@ def test_auto_mode_windows_on_sequence_pairs_static_elsewhere() -> None:
     assert all("R_se" in r and "U1_raw" in r and r["R"] >= 0 for r in seq)
     static = [r for r in res if r["modalities"] != ["a", "b"]]
     assert len(static) == 2 and all(r["lag"] is None and "span" not in r for r in static)
+    # "static": the same corrected estimator, one estimate for every pair (the sequence pair included)
+    flat = estimate_pairs(data, lags="static", split="train", progress=False, **FAST)
+    assert len(flat) == 3 and all(r["lag"] is None and "span" not in r and "R_null" in r for r in flat)
+    for r, q in zip([x for x in res if x["modalities"] != ["a", "b"]], flat[1:]):
+        assert r["R"] == pytest.approx(q["R"]) and r["U1"] == pytest.approx(q["U1"])  # the other pairs: identical
+    with pytest.raises(ValueError, match="lags must be"):
+        estimate_pairs(data, lags="weekly", split="train", progress=False)
     # existing behaviours: None = one static estimate per pair; explicit lags = the lagged path
     assert len(estimate_pairs(data, lags=None, split="train", progress=False, **FAST)) == 3
 

@@ -231,9 +231,9 @@ def test_rus_tensors_span_mapping() -> None:
 def test_interaction_request_follows_the_config() -> None:
     req = _model().interaction_request()
     assert req is not None and req.lags == "auto" and req.num_tokens == 6 and req.max_samples == 0
-    assert _model(rus_lags="static").interaction_request().lags == ()  # type: ignore[union-attr]
+    assert _model(rus_lags="static").interaction_request().lags == "static"  # type: ignore[union-attr]
     assert _model(rus_lags=[0, 2]).interaction_request().lags == (0, 2)  # type: ignore[union-attr]
-    assert build_model("timemoe_static", SPEC, max_tokens=6).interaction_request().lags == ()  # type: ignore[union-attr]
+    assert build_model("timemoe_static", SPEC, max_tokens=6).interaction_request().lags == "static"  # type: ignore[union-attr]
     assert _model(use_rus=False, aux_losses=False).interaction_request() is None
     with pytest.raises(ValueError, match="rus_lags"):
         _model(rus_lags="weekly")

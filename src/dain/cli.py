@@ -268,8 +268,9 @@ def cmd_interactions(args: argparse.Namespace) -> int:
     from dain.validation import check_lags, ensure_parent
 
     opts = _kv(args.option)
-    auto = (args.lags or "").strip().lower() == "auto"
-    lags: Any = "auto" if auto else _parse_lags(args.lags)
+    word = (args.lags or "").strip().lower()
+    auto = word in ("auto", "static")
+    lags: Any = word if auto else _parse_lags(args.lags)
     if args.plot:
         ensure_parent(args.plot, "--plot")
     data = load_dataset(args.data, root=args.data_root, seed=args.seed, **opts)
@@ -488,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--lags",
         help="0..L or a comma list (sequence modalities), or auto: R/U/S per window of the sequence (8 windows, one "
-        "shared BATCH model, permutation null, shrinkage) on sequence pairs, one static estimate elsewhere",
+        "shared BATCH model, permutation null, shrinkage) on sequence pairs, one static estimate elsewhere; or "
+        "static: that static estimate (same settings, same null) for every pair",
     )
     i.add_argument("--estimator", default="auto", choices=["auto", "exact", "batch"])
     i.add_argument("--seed", type=int, default=0)

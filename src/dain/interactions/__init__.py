@@ -98,7 +98,8 @@ def estimate_pairs(
     windows before the end), all windows from ONE shared BATCH model with a label-permutation null subtracted,
     standard errors and shrinkage towards the pair's mean (``{atom}_raw``, ``{atom}_se`` keep the unshrunk values);
     per-step labels (``data.info["step_labels"]``) use the lagged path with lags ``0..min(7, T-1)``; every other pair
-    gets one null-corrected static estimate. ``num_windows`` (default 8) sets L.
+    gets one null-corrected static estimate. ``num_windows`` (default 8) sets L. ``lags="static"``: that static
+    estimate (same steps, same null) for every pair, sequences included -- the ablation of the windows alone.
 
     Only rows where both modalities are observed are used. Two sequence modalities with ``lags`` given get one
     result per lag (:func:`temporal_pid`; per-step labels from ``data.info["step_labels"]`` when present,
@@ -117,9 +118,10 @@ def estimate_pairs(
     """
     if estimator not in ("auto", "exact", "batch"):
         raise ValueError(f"estimator must be auto, exact or batch, got {estimator!r}")
-    auto = isinstance(lags, str)
-    if auto and lags != "auto":
-        raise ValueError(f"lags must be 'auto', None, an int or a list of ints, got {lags!r}")
+    auto = isinstance(lags, str)  # the defaults: capped BATCH steps and a permutation null on every pair
+    if auto and lags not in ("auto", "static"):
+        raise ValueError(f"lags must be 'auto', 'static', None, an int or a list of ints, got {lags!r}")
+    windowed = lags == "auto"
     num_windows = int(kwargs.pop("num_windows", DEFAULT_WINDOWS))
     names = list(modalities) if modalities is not None else data.spec.modality_names
     for m in names:
@@ -144,14 +146,14 @@ def estimate_pairs(
             continue
         sa, sb = data.spec.modality(a), data.spec.modality(b)
         both_seq = sa.kind == "sequence" and sb.kind == "sequence"
-        if auto and both_seq and data.info.get("step_labels") is None:
+        if windowed and both_seq and data.info.get("step_labels") is None:
             out += _windowed_pair(
                 data, (a, b), rows, fit_rows_all, split, fit_split, estimator, num_windows, seed, device, kwargs
             )
             continue
         pair_lags: Any = lags
         if auto:
-            pair_lags = list(range(min(num_windows, sa.shape[0], sb.shape[0]))) if both_seq else None
+            pair_lags = list(range(min(num_windows, sa.shape[0], sb.shape[0]))) if windowed and both_seq else None
         extra: list[dict[str, Any]] = []
         if pair_lags is not None and both_seq:
             step = data.info.get("step_labels")

@@ -38,7 +38,9 @@ class InteractionRequest:
     """What a router needs estimated on the TRAIN split.
 
     ``lags``: ``"auto"`` = per-window (temporal) estimates on every pair of sequence modalities, static ones
-    elsewhere; ``()`` = one static estimate per pair; explicit lags = the step-wise lags of ``temporal_pid``.
+    elsewhere; ``"static"`` = one static estimate per pair with the same estimator settings (capped steps,
+    permutation null); ``()`` = the plain static BATCH estimate (no null); explicit lags = the step-wise lags of
+    ``temporal_pid``.
     ``max_samples`` caps the training rows used (0 = the whole training split).
     """
 

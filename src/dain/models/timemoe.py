@@ -425,7 +425,7 @@ class TimeMoE(nn.Module):
         theta_unique: float = 0.1  # fraction of the label entropy H(Y)
         theta_redundant: float = 0.05  # fraction of H(Y)
         theta_synergy: float = 0.05  # fraction of H(Y)
-        rus_lags: str | tuple[int, ...] = "auto"  # "auto": per window on sequence pairs; "static"; or lags
+        rus_lags: str | tuple[int, ...] = "auto"  # "auto": per window on sequence pairs; "static"; or step lags
         rus_estimator: str = "auto"
         rus_max_samples: int = 0  # training rows the estimate uses (0 = the whole training split)
         rus_seed: int = 0
@@ -479,9 +479,7 @@ class TimeMoE(nn.Module):
         c = self.cfg
         if not (c.use_rus or c.aux_losses):
             return None
-        lags: str | tuple[int, ...] = c.rus_lags if c.rus_lags == "auto" else ()
-        if not isinstance(c.rus_lags, str):
-            lags = tuple(int(v) for v in c.rus_lags)
+        lags = c.rus_lags if isinstance(c.rus_lags, str) else tuple(int(v) for v in c.rus_lags)
         return InteractionRequest(self.num_tokens, lags, c.rus_estimator, c.rus_max_samples, c.rus_seed)
 
     def set_interactions(
