@@ -7,9 +7,11 @@ only (unique w.r.t. A and B). R/U/S are estimated on the train split by the trai
 training split) and the thresholds are the defaults (fractions of H(Y)). We train ``timemoe`` and ``timemoe_noaux``
 and report, on the test split, the mean JSD (nats) between the router distributions of the redundant pair (A, B) and
 of the unique pairs (A, C), (B, C) in the last MoE layer. Expected: redundant JSD < unique JSD for ``timemoe``.
-Accuracy on the real benchmarks is ``dain compare``'s job (benchmarks/run_issue17.sh).
+``--part temporal``: interactions that change over time (A, B redundant in the first half of the sequence, each
+unique in the second): per-window R/U/S (``timemoe``) against one static estimate (``timemoe_static``), the JSD of
+A's and B's routing per half. Accuracy on the real benchmarks is ``dain compare``'s job (benchmarks/run_issue17.sh).
 
-Run: ``python benchmarks/routing_follows_interactions.py [--epochs 6 --seeds 0 1 2 --out result.json]``.
+Run: ``python benchmarks/routing_follows_interactions.py [--part all --epochs 6 --seeds 0 1 2 --out result.json]``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ def make_redundant_unique(n: int = 800, T: int = 16, noise: float = 0.6, seed: i
     spec = DatasetSpec("redundant-unique", "multiclass", 4, tuple(ModalitySpec(m, "sequence", (T, 3)) for m in inputs))
     return MultimodalDataset(
         spec, inputs, np.ones((n, 3), dtype=bool), y, stratified_split(y, (0.6, 0.2, 0.2), seed=seed)
+    )
+
+
+def make_changing(n: int = 800, T: int = 16, noise: float = 0.6, seed: int = 0) -> MultimodalDataset:
+    """Interactions that change over time: in the first half of the sequence A and B both carry bit y1 (redundant);
+    in the second half A still carries y1 and B carries y2 (each unique). Target 2*y1 + y2."""
+    rng = np.random.default_rng(seed)
+    y1, y2 = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    a = rng.normal(0, noise, (n, T, 3)).astype(np.float32)
+    b = rng.normal(0, noise, (n, T, 3)).astype(np.float32)
+    half = T // 2
+    a[..., 0] += (2 * y1[:, None] - 1).astype(np.float32)
+    b[:, :half, 0] += (2 * y1[:, None] - 1).astype(np.float32)
+    b[:, half:, 0] += (2 * y2[:, None] - 1).astype(np.float32)
+    y = 2 * y1 + y2
+    spec = DatasetSpec(
+        "changing-interactions", "multiclass", 4, tuple(ModalitySpec(m, "sequence", (T, 3)) for m in "AB")
+    )
+    return MultimodalDataset(
+        spec, {"A": a, "B": b}, np.ones((n, 2), dtype=bool), y, stratified_split(y, (0.6, 0.2, 0.2), seed=seed)
     )
 
 
@@ -146,15 +168,59 @@ def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     return res
 
 
+def temporal_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
+    """Per-window (``timemoe``) against static (``timemoe_static``) R/U/S on :func:`make_changing`: the mean JSD
+    between A's and B's routing over the first-half tokens (redundant there) and the second-half tokens (unique
+    there). Expected for the windowed estimate: early JSD < late JSD, a wider gap than the static one gives."""
+    data = make_changing()
+    res: dict[str, Any] = {}
+    cache = Path(tempfile.gettempdir()) / "dain_timemoe_rus"
+    for name in ("timemoe", "timemoe_static"):
+        rows = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = build_model(name, data.spec, max_tokens=8)
+            t0 = time.time()
+            ri = provide_interactions(model, data, cache)
+            if seed == seeds[0] and ri is not None:
+                prof = [(p.get("lag"), round(p["R"], 3), round(p["U1"], 3), round(p["U2"], 3)) for p in ri.pairs]
+                print(f"{name}: R/U/S in {time.time() - t0:.1f}s (lag, R, U(A), U(B)): {prof}")
+                res[f"{name}_interactions"] = ri.pairs
+            model, _ = train(model, data, epochs, seed=seed)
+            pred, probs = predict(model, data, "test")
+            acc = float((pred == data.target[np.asarray(data.splits["test"])]).mean())
+            d = jsd(probs[:, 0], probs[:, 1])  # [N, T]
+            half = d.shape[1] // 2
+            early, late = float(d[:, :half].mean()), float(d[:, half:].mean())
+            rows.append((acc, early, late))
+            print(f"{name:14s} seed={seed} test_acc={acc:.3f} JSD(A,B) early={early:.4f} late={late:.4f}")
+        a = np.asarray(rows)
+        res[name] = {
+            "per_seed": [{"seed": s, "acc": r[0], "jsd_early": r[1], "jsd_late": r[2]} for s, r in zip(seeds, rows)],
+            "acc": a[:, 0].mean(),
+            "jsd_early": a[:, 1].mean(),
+            "jsd_early_sd": a[:, 1].std(),
+            "jsd_late": a[:, 2].mean(),
+            "jsd_late_sd": a[:, 2].std(),
+        }
+        print(f"{name:14s} MEAN acc={a[:, 0].mean():.3f} JSD early={a[:, 1].mean():.4f} late={a[:, 2].mean():.4f}")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("routing", "temporal", "all"), default="all")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    res = routing_part(args.epochs, args.seeds)
+    res: dict[str, Any] = {}
+    if args.part in ("routing", "all"):
+        res["routing"] = routing_part(args.epochs, args.seeds)
+    if args.part in ("temporal", "all"):
+        res["temporal"] = temporal_part(args.epochs, args.seeds)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1, default=float))
