@@ -39,3 +39,20 @@ def test_modality_tokens_fill_replaces_absent_tokens() -> None:
         tk.tokens[1, tk.ids == 2][0], fill[1, 2]
     )
     assert tk.attend.all() and torch.equal(tk.real, mask[:, tk.ids])
+
+
+def test_key_padding_drops_a_mask_that_masks_nothing() -> None:
+    """No padding: None (CPU attention then skips the masked-softmax kernel) and the same attention output."""
+    from dain.encoders.base import key_padding
+
+    pad = torch.zeros(3, 5, dtype=torch.bool)
+    assert key_padding(pad) is None
+    pad[1, 4] = True
+    assert key_padding(pad) is pad
+    attn = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    x = torch.randn(3, 5, 8)
+    nothing = torch.zeros(3, 5, dtype=torch.bool)
+    with torch.no_grad():
+        a = attn(x, x, x, key_padding_mask=nothing, need_weights=False)[0]
+        b = attn(x, x, x, key_padding_mask=key_padding(nothing), need_weights=False)[0]
+    assert torch.allclose(a, b, atol=1e-6)

@@ -65,6 +65,15 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
+def key_padding(pad: torch.Tensor) -> torch.Tensor | None:
+    """``pad`` (True = not a key) as an attention ``key_padding_mask``, or None on CPU when it pads nothing: a mask
+    that masks nothing still sends CPU attention through the slow masked-softmax kernel (about 40% of a BasicMotions
+    forward of timemoe). On an accelerator the mask is kept as given (no host sync)."""
+    if pad.device.type == "cpu" and not bool(pad.any()):
+        return None
+    return pad
+
+
 def real_mask(token_mask: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     """Real mask from an attention mask ``[..., L]`` and modality presence ``[...]``: the missing-embedding tokens of
     absent modalities dropped."""

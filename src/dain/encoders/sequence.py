@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from dain.data.spec import ModalitySpec
-from dain.encoders.base import EncodedModality, masked_mean
+from dain.encoders.base import EncodedModality, key_padding, masked_mean
 from dain.registry import ENCODERS
 
 
@@ -72,5 +72,5 @@ class TransformerSeqEncoder(nn.Module):
         h = self.proj(x) + self.pe[: x.shape[1]]
         # rows with no observed step attend to everything (their output is replaced upstream if the modality is absent)
         pad = ~m & m.any(1, keepdim=True)
-        h = self.norm(self.enc(h, src_key_padding_mask=pad))
+        h = self.norm(self.enc(h, src_key_padding_mask=key_padding(pad)))
         return EncodedModality(h, m, masked_mean(h, m))

@@ -10,7 +10,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
-from dain.encoders.base import modality_tokens
+from dain.encoders.base import key_padding, modality_tokens
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.heads import mlp_head
 
@@ -98,5 +98,5 @@ class TransformerFusion(nn.Module):
         B = tk.tokens.shape[0]
         x = torch.cat([self.cls.expand(B, -1, -1), tk.tokens], 1)
         keep = torch.cat([tk.attend.new_ones(B, 1), tk.attend], 1)
-        h = self.fusion(x, src_key_padding_mask=~keep)
+        h = self.fusion(x, src_key_padding_mask=key_padding(~keep))
         return ModelOutput(self.head(h[:, 0]))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dain.data.spec import DatasetSpec
+from dain.encoders.base import key_padding
 from dain.models.base import ModelOutput, register_model
 from dain.models.token_moe import TokenFusionConfig, TokenFusionModel
 
@@ -28,7 +29,7 @@ class TransformerExpert(nn.Module):
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor, pool: torch.Tensor, mod_ids: torch.Tensor) -> torch.Tensor:
         """``x`` [N, L, d], ``keep`` [N, L], ``pool`` [N, L, M] masked per-modality averaging weights."""
-        h = self.norm(self.enc(x + self.pos[mod_ids], src_key_padding_mask=~keep))
+        h = self.norm(self.enc(x + self.pos[mod_ids], src_key_padding_mask=key_padding(~keep)))
         pooled = torch.einsum("nlm,nld->nmd", pool, h)
         return self.out(pooled.reshape(pooled.shape[0], -1))
 

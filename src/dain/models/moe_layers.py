@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dain.encoders.base import key_padding
+
 GATINGS = ("softmax", "laplace")
 
 
@@ -210,5 +212,5 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         h = self.norm(x)
-        a, _ = self.attn(h, h, h, key_padding_mask=~keep, need_weights=False)
+        a, _ = self.attn(h, h, h, key_padding_mask=key_padding(~keep), need_weights=False)
         return x + self.drop(a)

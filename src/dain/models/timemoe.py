@@ -49,7 +49,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
-from dain.encoders.base import pool_tokens, real_mask
+from dain.encoders.base import key_padding, pool_tokens, real_mask
 from dain.interactions.routing import InteractionRequest
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.moe_layers import FFNExpert, load_balancing_loss
@@ -189,7 +189,7 @@ class SynergyExpert(nn.Module):
         self.norm2 = nn.LayerNorm(d)
 
     def _block(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        a, _ = self.attn(x, x, x, key_padding_mask=~keys, need_weights=False)
+        a, _ = self.attn(x, x, x, key_padding_mask=key_padding(~keys), need_weights=False)
         x = self.norm1(x + a)
         return self.norm2(x + self.ffn(x))
 
@@ -309,7 +309,7 @@ def _per_stream(layer: nn.Module, x: torch.Tensor, valid: torch.Tensor | None) -
     pad = None
     if valid is not None:
         v = valid.reshape(B * S, L)
-        pad = ~v & v.any(1, keepdim=True)
+        pad = key_padding(~v & v.any(1, keepdim=True))
     return layer(x.reshape(B * S, L, d), pad).view(B, S, L, d)
 
 
