@@ -120,6 +120,22 @@ def accuracy(model: nn.Module, data: MultimodalDataset, split: str) -> float:
     return float((pred == data.target[np.asarray(data.splits[split])]).mean())
 
 
+def fit_one(
+    name: str, data: MultimodalDataset, seed: int, epochs: int, cache: Path
+) -> tuple[Any, Any, float, float, torch.Tensor]:
+    """Build ``name`` with an 8-token grid, give it its interactions (harness cache), train it; returns (model, the
+    interactions, seconds the interactions took, test accuracy, test router probabilities [N, M, T, E])."""
+    torch.manual_seed(seed)
+    model = build_model(name, data.spec, max_tokens=8)
+    t0 = time.time()
+    ri = provide_interactions(model, data, cache)
+    t_prep = time.time() - t0
+    model, _ = train(model, data, epochs, seed=seed)
+    pred, probs = predict(model, data, "test")
+    acc = float((pred == data.target[np.asarray(data.splits["test"])]).mean())
+    return model, ri, t_prep, acc, probs
+
+
 def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     data = make_redundant_unique()
     res: dict[str, Any] = {}
@@ -127,11 +143,7 @@ def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     for name in ("timemoe", "timemoe_noaux"):
         rows = []
         for seed in seeds:
-            torch.manual_seed(seed)
-            model = build_model(name, data.spec, max_tokens=8)
-            t0 = time.time()
-            ri = provide_interactions(model, data, cache)
-            t_prep = time.time() - t0
+            model, ri, t_prep, acc, probs = fit_one(name, data, seed, epochs, cache)
             if seed == seeds[0] and name == "timemoe" and ri is not None:
                 print(f"R/U/S estimation: {t_prep:.1f}s (cached: {ri.from_cache}); H(Y) = {ri.label_entropy:.3f} bit")
                 print("  thresholds (bits):", [round(t, 3) for t in model.thresholds()])
@@ -142,9 +154,6 @@ def routing_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
                     )
                 print("  U[m] mean over t:", [round(float(u), 3) for u in model.rus_U.mean(1)])
                 res["interactions"] = {"seconds": t_prep, "label_entropy": ri.label_entropy, "pairs": ri.pairs}
-            model, _ = train(model, data, epochs, seed=seed)
-            pred, probs = predict(model, data, "test")
-            acc = float((pred == data.target[np.asarray(data.splits["test"])]).mean())
             j_red = float(jsd(probs[:, 0], probs[:, 1]).mean())
             j_uni = float(0.5 * (jsd(probs[:, 0], probs[:, 2]).mean() + jsd(probs[:, 1], probs[:, 2]).mean()))
             rows.append((acc, j_red, j_uni))
@@ -178,17 +187,11 @@ def temporal_part(epochs: int, seeds: list[int]) -> dict[str, Any]:
     for name in ("timemoe", "timemoe_static"):
         rows = []
         for seed in seeds:
-            torch.manual_seed(seed)
-            model = build_model(name, data.spec, max_tokens=8)
-            t0 = time.time()
-            ri = provide_interactions(model, data, cache)
+            _, ri, t_prep, acc, probs = fit_one(name, data, seed, epochs, cache)
             if seed == seeds[0] and ri is not None:
                 prof = [(p.get("lag"), round(p["R"], 3), round(p["U1"], 3), round(p["U2"], 3)) for p in ri.pairs]
-                print(f"{name}: R/U/S in {time.time() - t0:.1f}s (lag, R, U(A), U(B)): {prof}")
+                print(f"{name}: R/U/S in {t_prep:.1f}s (lag, R, U(A), U(B)): {prof}")
                 res[f"{name}_interactions"] = ri.pairs
-            model, _ = train(model, data, epochs, seed=seed)
-            pred, probs = predict(model, data, "test")
-            acc = float((pred == data.target[np.asarray(data.splits["test"])]).mean())
             d = jsd(probs[:, 0], probs[:, 1])  # [N, T]
             half = d.shape[1] // 2
             early, late = float(d[:, :half].mean()), float(d[:, half:].mean())
