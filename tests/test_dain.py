@@ -517,6 +517,24 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
     assert with_trees == pytest.approx(
         count_flops(m, test, lambda b: m._run(b, None, "topk", "gather")) + m.tree.flops_per_sample()
     )
+    # the boosters run only on the rows routed to the tree agent
+    seen: list[int] = []
+    real = m.tree.forward
+    m.tree.forward = lambda b: (seen.append(b["mask"].shape[0]), real(b))[1]
+    for k in (1, m.num_agents - 1):  # some rows, then every row (full budget)
+        m.set_budget(k)
+        seen.clear()
+        with torch.no_grad():
+            active = m(test).routing["active"][:, -1]
+        assert sum(seen) == int(active.sum())
+    assert sum(seen) == len(data.splits["test"])
+    with torch.no_grad():
+        seen.clear()
+        m.set_budget(0)
+        m(test)
+    assert seen == []  # budget 0: the shared agent alone, no booster runs
+    del m.tree.forward
+    m.set_budget(m.num_agents - 1)
     # the boosters travel in the state dict
     again = build_model("dain", data.spec, hidden=16, tree_agent="always")
     again.load_state_dict(m.state_dict())
@@ -559,9 +577,11 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     cheapest = min(rec["settings"], key=lambda t: t["flops_per_sample"])
     assert rec["chosen"] == {"budget": 0, "threshold": None} == {k: cheapest[k] for k in ("budget", "threshold")}
     assert m.budget == 0 and m.gating == "topk"  # budget 0: the shared agent alone
-    # a tolerance that only the cascade meets: the cheapest cascade threshold within it
+    # zero tolerance: only settings whose paired bootstrap bound loses nothing qualify; the cheapest of them wins
     rec = calibrate_inference(m, data, "acc", 0.0, grid)
-    ok = [s for s in rec["settings"] if s["metric"] >= rec["full"]["metric"]]
+    for s in rec["settings"]:
+        assert s["within_tolerance"] == (s["loss_mean"] + 1.645 * s["loss_std"] <= 0.0)
+    ok = [s for s in rec["settings"] if s["within_tolerance"]]
     cheaper = [s for s in ok if s["flops_per_sample"] < rec["full"]["flops_per_sample"]]
     if cheaper:
         best = min(cheaper, key=lambda t: t["flops_per_sample"])
@@ -592,3 +612,19 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     assert m.gating == "topk" and m.budget == 2
     with pytest.raises(ValueError):
         build_model("dain", data.spec, adaptive="sometimes")
+
+
+def test_bootstrap_loss_is_paired_and_signed() -> None:
+    from dain.training.adaptive import bootstrap_loss
+
+    target = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    right = torch.nn.functional.one_hot(target, 3).float() * 5.0
+    assert bootstrap_loss("multiclass", 3, "acc", target, right, right) == (0.0, 0.0)  # same logits: nothing lost
+    wrong = right.clone()
+    wrong[0] = torch.tensor([0.0, 5.0, 0.0])  # one row of ten now wrong: accuracy falls by 0.1
+    mean, sd = bootstrap_loss("multiclass", 3, "acc", target, right, wrong, resamples=2000)
+    assert mean == pytest.approx(0.1, abs=0.01) and sd == pytest.approx(0.095, abs=0.01)  # sqrt(0.1 * 0.9 / 10)
+    gain, _ = bootstrap_loss("multiclass", 3, "acc", target, wrong, right, resamples=200)
+    assert gain < 0  # the better candidate loses a negative amount
+    mae = bootstrap_loss("regression", 1, "mae", torch.zeros(4), torch.zeros(4, 1), torch.ones(4, 1))
+    assert mae == (1.0, 0.0)  # lower-is-better metrics count a rise as the loss

@@ -69,33 +69,44 @@ def predictions(task: str, logits: torch.Tensor) -> torch.Tensor:
     return logits.view(-1)
 
 
-def compute_metrics(task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int) -> dict[str, float]:
-    """All metrics of a task on a whole split."""
-    p = predictions(task, logits.float())
-    out: dict[str, float] = {}
+def _metric_fns(task: str, num_outputs: int) -> dict:
+    """Metric name -> fn(probabilities or values, target) of a task, in reporting order."""
+    k = num_outputs
     if task == "multiclass":
-        t = target.long()
-        out["acc"] = C.multiclass_accuracy(p, t, num_classes=num_outputs, average="micro").item()
-        out["macro_f1"] = C.multiclass_f1_score(p, t, num_classes=num_outputs, average="macro").item()
-        out["auroc"] = C.multiclass_auroc(p, t, num_classes=num_outputs, average="macro").item()
-    elif task == "binary":
-        t = target.view(-1).long()
-        out["acc"] = C.binary_accuracy(p, t).item()
-        out["macro_f1"] = C.multiclass_f1_score((p > 0.5).long(), t, num_classes=2, average="macro").item()
-        if t.min() != t.max():
-            out["auroc"] = C.binary_auroc(p, t).item()
-            out["auprc"] = C.binary_average_precision(p, t).item()
-        else:
-            out["auroc"] = float("nan")
-            out["auprc"] = float("nan")
-    elif task == "multilabel":
-        t = target.long()
-        out["micro_f1"] = C.multilabel_f1_score(p, t, num_labels=num_outputs, average="micro").item()
-        out["macro_f1"] = C.multilabel_f1_score(p, t, num_labels=num_outputs, average="macro").item()
-        out["acc"] = C.multilabel_accuracy(p, t, num_labels=num_outputs, average="micro").item()
-    else:
-        t = target.view(-1).float()
-        out["mae"] = Rg.mean_absolute_error(p, t).item()
-        out["mse"] = Rg.mean_squared_error(p, t).item()
-        out["corr"] = Rg.pearson_corrcoef(p, t).item() if len(t) > 1 else float("nan")
-    return {k: float(v) for k, v in out.items()}
+        return {
+            "acc": lambda p, t: C.multiclass_accuracy(p, t.long(), num_classes=k, average="micro"),
+            "macro_f1": lambda p, t: C.multiclass_f1_score(p, t.long(), num_classes=k, average="macro"),
+            "auroc": lambda p, t: C.multiclass_auroc(p, t.long(), num_classes=k, average="macro"),
+        }
+    if task == "binary":
+        both = lambda fn: lambda p, t: fn(p, t.view(-1).long()) if t.min() != t.max() else float("nan")  # noqa: E731
+        return {
+            "acc": lambda p, t: C.binary_accuracy(p, t.view(-1).long()),
+            "macro_f1": lambda p, t: C.multiclass_f1_score(
+                (p > 0.5).long(), t.view(-1).long(), num_classes=2, average="macro"
+            ),
+            "auroc": both(C.binary_auroc),
+            "auprc": both(C.binary_average_precision),
+        }
+    if task == "multilabel":
+        return {
+            "micro_f1": lambda p, t: C.multilabel_f1_score(p, t.long(), num_labels=k, average="micro"),
+            "macro_f1": lambda p, t: C.multilabel_f1_score(p, t.long(), num_labels=k, average="macro"),
+            "acc": lambda p, t: C.multilabel_accuracy(p, t.long(), num_labels=k, average="micro"),
+        }
+    return {
+        "mae": lambda p, t: Rg.mean_absolute_error(p, t.view(-1).float()),
+        "mse": lambda p, t: Rg.mean_squared_error(p, t.view(-1).float()),
+        "corr": lambda p, t: Rg.pearson_corrcoef(p, t.view(-1).float()) if len(t) > 1 else float("nan"),
+    }
+
+
+def compute_metrics(
+    task: str, logits: torch.Tensor, target: torch.Tensor, num_outputs: int, only: str | None = None
+) -> dict[str, float]:
+    """All metrics of a task on a whole split (``only``: just that one, e.g. for bootstrap resamples)."""
+    p = predictions(task, logits.float())
+    fns = _metric_fns(task, num_outputs)
+    if only is not None:
+        fns = {only: fns[only]}
+    return {name: float(fn(p, target)) for name, fn in fns.items()}
