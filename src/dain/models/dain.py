@@ -122,7 +122,7 @@ class DAIN(nn.Module):
             [Agent(len(r.modalities) * d if r.kind != "tree" else C, w, C, cfg.dropout) for r in self.role_specs]
         )
         self.tree = TreeAgent(spec) if cfg.tree_agent != "never" else None
-        self._tree_logits: torch.Tensor | None = None
+        self._tree_batch: dict | None = None  # the batch of the running forward: tree logits for the rows that ask
         self.comm = nn.ModuleList([CommRound(w, cfg.msg_dim, cfg.msg_bits) for _ in range(cfg.comm_rounds)])
         read = torch.zeros(K, M)
         for k, r in enumerate(self.role_specs):
@@ -259,10 +259,25 @@ class DAIN(nn.Module):
 
     def _agent_input(self, k: int, pooled: list[torch.Tensor], rows: torch.Tensor | None) -> torch.Tensor:
         if self.role_specs[k].kind == "tree":
-            x = self._tree_logits
-        else:
-            x = torch.cat([pooled[j] for j in self.role_specs[k].modalities], -1)
+            return self._tree_logits(rows)
+        x = torch.cat([pooled[j] for j in self.role_specs[k].modalities], -1)
         return x if rows is None else x.index_select(0, rows)
+
+    def _tree_logits(self, rows: torch.Tensor | None) -> torch.Tensor:
+        """The tree agent's logits for ``rows`` of the running batch (all rows: ``None``): the boosters run only on
+        the rows routed to the tree, so its wall-clock follows the FLOPs counted for it."""
+        batch = self._tree_batch
+        assert batch is not None and self.tree is not None
+        if rows is not None:
+            batch = {
+                "inputs": {k: v.index_select(0, rows) for k, v in batch["inputs"].items()},
+                "mask": batch["mask"].index_select(0, rows),
+                "steps": {k: v.index_select(0, rows) for k, v in batch.get("steps", {}).items()},
+                **({"index": batch["index"].index_select(0, rows)} if "index" in batch else {}),
+            }
+        if not self.tree.fitted:
+            return batch["mask"].new_zeros(batch["mask"].shape[0], self.spec.num_outputs, dtype=torch.float32)
+        return self.tree(batch)
 
     def _run(self, batch: dict, budget: int | None, gating: str, dispatch: str) -> ModelOutput:
         cfg = self.cfg
@@ -275,9 +290,8 @@ class DAIN(nn.Module):
         scores = self.controller(ctx)
         routed_avail = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
         if self.tree is not None:  # the tree agent (last) reads raw summaries: available once fitted
-            fitted = self.tree.fitted
-            routed_avail[:, -1] = mask.any(1) & fitted
-            self._tree_logits = self.tree(batch) if fitted else ctx.new_zeros(B, self.spec.num_outputs)
+            routed_avail[:, -1] = mask.any(1) & self.tree.fitted
+            self._tree_batch = batch
         available = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=mask.device), routed_avail], 1)
         train_all = self.training and "target" in batch
         if gating == "threshold" and not self.training:
