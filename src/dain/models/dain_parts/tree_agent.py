@@ -2,10 +2,12 @@
 
 Trees are strong on tabular and summary features where small neural agents are not, so DAIN can route to them per
 sample. The trees are fitted once, before gradient training (``fit``), as a *cross-fit*: the train split is cut into
-``folds`` parts and one booster is fitted per part left out (early stopping on the validation split, as ``gbm``).
+``folds`` parts and one booster is fitted per part left out (parameters and early stopping on the validation split
+as ``gbm``).
 During training each training row gets the prediction of the booster that never saw it (out-of-fold), so the
 controller and the consensus learn how far to trust the trees on new rows rather than on rows they memorised. At
-inference the prediction is the mean of the fold boosters.
+inference the prediction is the mean of the fold boosters. Measured on P12 (Raindrop splits 1-2, out-of-fold
+AUROC on the train rows): 5 folds at learning rate 0.02 give 87.5 / 87.2 against 86.7 / 86.6 for 3 folds at 0.05.
 
 The agent's input to the network is its prediction (logits); a small neural trunk/head on top calibrates it and
 gives the messaging state. Cost: one comparison per tree level visited, counted as one FLOP each
@@ -36,10 +38,10 @@ class TreeAgent(nn.Module):
     def __init__(
         self,
         spec: DatasetSpec,
-        folds: int = 3,
-        learning_rate: float = 0.05,
+        folds: int = 5,
+        learning_rate: float = 0.02,
         num_leaves: int = 31,
-        early_stopping: int = 50,
+        early_stopping: int = 100,
     ) -> None:
         super().__init__()
         self.spec, self.folds, self.early_stopping = spec, folds, early_stopping
@@ -70,7 +72,6 @@ class TreeAgent(nn.Module):
             threads,
             self.learning_rate,
             self.num_leaves,
-            binary_metric="binary_logloss",
         )
         if task == "regression":  # the agent's logits feed a network trained with the squared error
             params.update(objective="regression", metric="l2")
