@@ -199,6 +199,38 @@ def test_time_aware_encoder_gradients_and_mask() -> None:
     assert enc2(torch.randn(2, 7, 5), None).pooled.shape == (2, 8)
 
 
+def _grud_stepped(enc: TimeAwareEncoder, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """GRU-D as written in its paper: one nn.GRUCell step per time step (the reference for the hoisted forward)."""
+    from dain.encoders.irregular import split_channels
+
+    values, mask, delta = split_channels(x, steps, enc.triplet)
+    gx = torch.exp(-torch.relu(enc.w_x * delta + enc.b_x))
+    gh = torch.exp(-torch.relu(enc.decay_h(delta)))
+    h = values.new_zeros(len(x), enc.hidden)
+    x_last, states = enc.x_mean.expand(len(x), -1), []
+    for t in range(x.shape[1]):
+        m, xt = mask[:, t], values[:, t]
+        x_last = m * xt + (1 - m) * x_last
+        x_hat = m * xt + (1 - m) * (gx[:, t] * x_last + (1 - gx[:, t]) * enc.x_mean)
+        h = torch.where(steps[:, t : t + 1], enc.cell(torch.cat([x_hat, m], -1), gh[:, t] * h), h)
+        states.append(h)
+    return torch.stack(states, 1)
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_time_aware_encoder_equals_stepping_a_gru_cell(fractional: bool) -> None:
+    torch.manual_seed(1)
+    enc = TimeAwareEncoder(ModalitySpec("v", "sequence", (9, 3 * 4)), hidden=8, dropout=0.0).eval()
+    with torch.no_grad():
+        enc.x_mean.normal_()
+    x = torch.randn(6, 9, 12)
+    m = torch.rand(6, 9, 4) if fractional else (torch.rand(6, 9, 4) > 0.6).float()
+    x[..., 4:8], x[..., 8:] = m, torch.rand(6, 9, 4)
+    steps = torch.rand(6, 9) > 0.2
+    enc.norm = torch.nn.Identity()  # compare the raw states
+    torch.testing.assert_close(enc(x, steps).tokens, _grud_stepped(enc, x, steps), atol=1e-6, rtol=1e-5)
+
+
 def test_summary_piecewise_linear_encoding_fits_on_train_rows(fake_dir: Path) -> None:
     data = load_dataset(
         "physionet2012", root=str(fake_dir), sets=("a",), summary=True, summary_encoding="ple", summary_bins=4

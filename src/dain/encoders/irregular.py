@@ -38,7 +38,8 @@ class TimeAwareEncoder(nn.Module):
 
     At each step: ``x_hat = m*x + (1-m)*(g_x*x_last + (1-g_x)*mean)`` with
     ``g_x = exp(-relu(w_x*delta + b_x))``; ``h = g_h * h`` with ``g_h = exp(-relu(W_h delta + b_h))``;
-    ``h' = GRUCell([x_hat, m], h)``. Steps whose step mask is False leave the state unchanged.
+    ``h' = GRUCell([x_hat, m], h)``. Steps whose step mask is False leave the state unchanged. The imputation does not
+    depend on the state, so it runs for all steps at once; only the (fused) GRU cell loops over time.
     Tokens are the per-step states; pooled is the state at the last observed step.
     """
 
@@ -76,15 +77,13 @@ class TimeAwareEncoder(nn.Module):
         step = torch.ones(B, T, dtype=torch.bool, device=x.device) if steps is None else steps.to(torch.bool)
         gx = torch.exp(-torch.relu(self.w_x * delta + self.b_x))  # [B, T, V]
         gh = torch.exp(-torch.relu(self.decay_h(delta)))  # [B, T, H]
+        x_hat = self._imputed(values, mask, gx)
+        inp = torch.cat([x_hat, mask], -1).transpose(0, 1).contiguous()  # [T, B, 2V]: each step's rows contiguous
+        gh = gh.transpose(0, 1).contiguous()
         h = values.new_zeros(B, self.hidden)
-        x_last = self.x_mean.expand(B, -1)
         states = []
         for t in range(T):
-            m = mask[:, t]
-            xt = values[:, t]
-            x_last = m * xt + (1 - m) * x_last
-            x_hat = m * xt + (1 - m) * (gx[:, t] * x_last + (1 - gx[:, t]) * self.x_mean)
-            h_new = self.cell(torch.cat([x_hat, m], -1), gh[:, t] * h)
+            h_new = self.cell(inp[t], gh[t] * h)
             h = torch.where(step[:, t : t + 1], h_new, h)
             states.append(h)
         hs = torch.stack(states, 1)
@@ -95,3 +94,22 @@ class TimeAwareEncoder(nn.Module):
         last = idx.max(1).values  # last observed step (0 when none)
         pooled = tokens[torch.arange(B, device=x.device), last]
         return EncodedModality(tokens, step, pooled)
+
+    def _imputed(self, values: torch.Tensor, mask: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+        """``x_hat`` for every step: observed values, elsewhere the last observation decayed toward the mean.
+        ``x_last`` follows ``x_last = m * x + (1 - m) * x_last`` from ``x_mean``; for a 0/1 mask that is the last
+        observed value (a forward fill, computed at once), for a fractional mask the recurrence is stepped."""
+        B, T, V = values.shape
+        binary = bool(((mask == 0) | (mask == 1)).all())
+        if binary:
+            t = torch.arange(T, device=values.device).view(1, T, 1)
+            seen = torch.where(mask > 0, t, -1).cummax(dim=1).values  # [B, T, V]: step of the last observation
+            filled = values.gather(1, seen.clamp_min(0))
+            x_last = torch.where(seen >= 0, filled, self.x_mean.to(values.dtype))
+        else:
+            last, outs = self.x_mean.expand(B, -1), []
+            for i in range(T):
+                last = mask[:, i] * values[:, i] + (1 - mask[:, i]) * last
+                outs.append(last)
+            x_last = torch.stack(outs, 1)
+        return mask * values + (1 - mask) * (gx * x_last + (1 - gx) * self.x_mean)
