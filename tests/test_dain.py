@@ -543,6 +543,56 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
         torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
 
 
+def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_validation() -> None:
+    pytest.importorskip("lightgbm")
+    from dain.data.spec import make_batch as data_batch
+    from dain.flops import count_flops
+    from dain.training.adaptive import calibrate_inference
+    from tests.conftest import tiny_dataset
+
+    torch.manual_seed(0)
+    data = tiny_dataset(n=700)  # 105 validation rows
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always").eval()
+    m.prepare(data)
+    test = data_batch(data, data.splits["test"])
+    with torch.no_grad():
+        consensus = m(test).logits
+        trees = m.tree(test)
+        seen: list[int] = []
+        real = m.tree.forward
+        m.tree.forward = lambda b: (seen.append(b["mask"].shape[0]), real(b))[1]
+        m.set_calibration(tree_weight=0.3)
+        blended = m(test).logits
+        assert seen == [len(data.splits["test"])]  # once, on every row, also where the tree agent is routed
+        torch.testing.assert_close(blended, 0.7 * consensus + 0.3 * trees)
+        del m.tree.forward
+    # FLOPs: the trees count for every row
+    tree_flops = m.tree.flops_per_sample()
+    assert m.flops_per_sample(test) == pytest.approx(
+        count_flops(m, test, lambda b: m._run(b, None, "topk", "gather")) + tree_flops
+    )
+    # saved with the weights; a two-entry calibration (saved before the blend existed) loads as no blend
+    again = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    again.load_state_dict(m.state_dict())
+    assert again.tree_weight == pytest.approx(0.3)
+    state = dict(m.state_dict())
+    state["calibration"] = state["calibration"][:2]
+    again.load_state_dict(state)
+    assert again.tree_weight == 0.0
+    with pytest.raises(ValueError):
+        build_model("dain", data.spec, hidden=16).set_calibration(tree_weight=0.5)
+    # chosen on validation: any loss allowed -> the best weight that beats the consensus alone (or none)
+    rec = calibrate_inference(m, data, "acc", 1.0, (0.9,))
+    tried = rec["tree_weights"]
+    assert [t["tree_weight"] for t in tried] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    better = [t for t in tried if t["better"]]
+    if better:
+        assert rec["chosen"]["tree_weight"] == max(better, key=lambda t: t["metric"])["tree_weight"]
+        assert m.tree_weight == rec["chosen"]["tree_weight"]
+    else:
+        assert m.tree_weight == 0.0
+
+
 def test_tree_agent_auto_needs_enough_rows() -> None:
     pytest.importorskip("lightgbm")
     from tests.conftest import tiny_dataset

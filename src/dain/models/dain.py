@@ -20,6 +20,7 @@ Pipeline per batch:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -130,8 +131,10 @@ class DAIN(nn.Module):
         self.register_buffer("read_matrix", read, persistent=False)
         self.register_buffer("agent_cost", self._relative_costs(), persistent=False)
         # the inference setting chosen on validation after training, saved with the weights: [budget (-1 = the
-        # trained one), cascade threshold (0 = none: top-k)]
-        self.register_buffer("calibration", torch.tensor([-1.0, 0.0]))
+        # trained one), cascade threshold (0 = none: top-k), tree weight (0 = none: the consensus alone)]
+        self.register_buffer("calibration", torch.tensor([-1.0, 0.0, 0.0]))
+        self.tree_weight = 0.0
+        self._tree_all: torch.Tensor | None = None  # tree logits of every row of the running forward (blend)
         self.register_load_state_dict_post_hook(lambda module, _keys: module._apply_calibration())
 
     # ------------------------------------------------------------------ public API
@@ -149,17 +152,30 @@ class DAIN(nn.Module):
         if threshold is not None:
             self.threshold = float(threshold)
 
-    def set_calibration(self, budget: int | None = None, threshold: float | None = None) -> None:
+    def set_calibration(
+        self, budget: int | None = None, threshold: float | None = None, tree_weight: float | None = None
+    ) -> None:
         """Store the inference setting chosen on validation (``budget``: routed agents per sample, ``None`` = the
-        trained budget; ``threshold``: the cascade's confidence, ``None`` = top-k) and switch to it. No arguments:
-        back to top-k at the trained budget."""
+        trained budget; ``threshold``: the cascade's confidence, ``None`` = top-k; ``tree_weight`` w: the answer is
+        ``(1 - w) * consensus + w * tree agent`` on every row, ``None`` = the consensus alone) and switch to it. No
+        arguments: back to top-k at the trained budget, no blend."""
         self.calibration.copy_(
-            torch.tensor([-1.0 if budget is None else float(budget), 0.0 if threshold is None else float(threshold)])
+            torch.tensor(
+                [
+                    -1.0 if budget is None else float(budget),
+                    0.0 if threshold is None else float(threshold),
+                    0.0 if tree_weight is None else float(tree_weight),
+                ]
+            )
         )
         self._apply_calibration()
 
     def _apply_calibration(self) -> None:
         budget, c = int(self.calibration[0]), round(float(self.calibration[1]), 6)  # float32: 0.9 -> 0.90000004
+        w = round(float(self.calibration[2]), 6)
+        if w and self.tree is None:
+            raise ValueError("dain: a tree weight needs the tree agent (tree_agent=always|auto)")
+        self.tree_weight = w
         self.set_budget(None if budget < 0 else budget)
         if c > 0:
             self.set_gating("threshold", c)
@@ -167,12 +183,22 @@ class DAIN(nn.Module):
             self.set_gating(self.cfg.gating, self.cfg.threshold)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
-        # runs saved before calibration existed have no threshold: they predict with top-k, as they were scored
-        state_dict.setdefault(prefix + "calibration", torch.tensor([-1.0, 0.0]))
+        # runs saved before calibration existed predict with top-k, as they were scored; runs saved before the tree
+        # weight existed have two entries: no blend
+        cal = state_dict.setdefault(prefix + "calibration", torch.tensor([-1.0, 0.0, 0.0]))
+        if cal.numel() == 2:
+            state_dict[prefix + "calibration"] = torch.cat([cal, cal.new_zeros(1)])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, batch: dict, budget: int | None = None) -> ModelOutput:
-        return self._run(batch, budget, self.gating, self.cfg.dispatch)
+        out = self._run(batch, budget, self.gating, self.cfg.dispatch)
+        if self._blending():  # the validation-fitted weight of the tree agent's answer on every row
+            w = self.tree_weight
+            out = dataclasses.replace(out, logits=(1.0 - w) * out.logits + w * self._tree_all.to(out.logits.dtype))
+        return out
+
+    def _blending(self) -> bool:
+        return not self.training and self.tree_weight > 0 and self.tree is not None and self.tree.fitted
 
     def flops_per_sample(self, batch: dict, dense: bool = False) -> float:
         """FLOPs per sample of the eval forward as it runs (every component: glimpses, controller, shared agent, the
@@ -188,7 +214,7 @@ class DAIN(nn.Module):
             was = self.training
             self.eval()
             with torch.no_grad():
-                share = float(run(batch).routing["active"][:, -1].float().mean())
+                share = 1.0 if self._blending() else float(run(batch).routing["active"][:, -1].float().mean())
             self.train(was)
             flops += share * self.tree.flops_per_sample()
         return flops
@@ -268,6 +294,8 @@ class DAIN(nn.Module):
         the rows routed to the tree, so its wall-clock follows the FLOPs counted for it."""
         batch = self._tree_batch
         assert batch is not None and self.tree is not None
+        if self._tree_all is not None:  # blending: computed once for every row
+            return self._tree_all if rows is None else self._tree_all.index_select(0, rows)
         if rows is not None:
             batch = {
                 "inputs": {k: v.index_select(0, rows) for k, v in batch["inputs"].items()},
@@ -291,7 +319,9 @@ class DAIN(nn.Module):
         routed_avail = (mask.to(self.read_matrix.dtype) @ self.read_matrix.T) > 0
         if self.tree is not None:  # the tree agent (last) reads raw summaries: available once fitted
             routed_avail[:, -1] = mask.any(1) & self.tree.fitted
-            self._tree_batch = batch
+            self._tree_batch, self._tree_all = batch, None
+            if self._blending():
+                self._tree_all = self._tree_logits(None)
         available = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=mask.device), routed_avail], 1)
         train_all = self.training and "target" in batch
         if gating == "threshold" and not self.training:
