@@ -23,18 +23,64 @@ way it was scored. ``dain test --budget K`` / ``--adaptive C`` override it."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from dain.data.spec import MultimodalDataset, make_batch
 
+if TYPE_CHECKING:
+    from dain.training.runner import EvalResult
+
 # confidence thresholds tried (top-class probability; binary: max(p, 1 - p))
 THRESHOLD_GRID = (0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
 TREE_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the tree agent's answer (blend)
 BOOTSTRAP = 200  # paired resamples of the validation rows
 CONFIDENCE_Z = 1.645  # one-sided 95%
+
+
+class PairedBootstrap:
+    """Paired bootstrap of one metric against ``reference`` logits on fixed rows: the resampled rows and the
+    reference's metric on each are drawn once, and every candidate is scored on the same resamples."""
+
+    def __init__(
+        self,
+        task: str,
+        num_outputs: int,
+        metric: str,
+        target: torch.Tensor,
+        reference: torch.Tensor,
+        resamples: int = BOOTSTRAP,
+        seed: int = 0,
+    ) -> None:
+        self.task, self.num_outputs, self.metric, self.target = task, num_outputs, metric, target
+        self.sign = 1.0 if _lower_is_better(metric) else -1.0
+        n = len(target)
+        gen = torch.Generator().manual_seed(seed)
+        self.rows = [torch.randint(0, n, (n,), generator=gen) for _ in range(resamples)]
+        self.reference = [self._value(reference, rows) for rows in self.rows]
+
+    def _value(self, logits: torch.Tensor, rows: torch.Tensor) -> float:
+        from dain.training.metrics import compute_metrics
+
+        t = self.target.index_select(0, rows)
+        return compute_metrics(self.task, logits.index_select(0, rows), t, self.num_outputs, only=self.metric)[
+            self.metric
+        ]
+
+    def loss(self, candidate: torch.Tensor) -> tuple[float, float]:
+        """Metric lost by ``candidate`` (positive = worse) as (mean, std) over the resamples; resamples where the
+        metric is undefined are skipped (NaN when it is undefined on all)."""
+        losses = []
+        for rows, a in zip(self.rows, self.reference):
+            b = self._value(candidate, rows)
+            if a == a and b == b:
+                losses.append(self.sign * (b - a))
+        if not losses:
+            return float("nan"), float("nan")
+        arr = np.asarray(losses)
+        return float(arr.mean()), float(arr.std())
 
 
 def bootstrap_loss(
@@ -48,24 +94,13 @@ def bootstrap_loss(
     seed: int = 0,
 ) -> tuple[float, float]:
     """Metric lost by ``candidate`` logits against ``reference`` logits on the same rows (positive = worse), as
-    (mean, std) over paired bootstrap resamples of the rows; resamples where the metric is undefined are skipped."""
-    from dain.training.metrics import compute_metrics
+    (mean, std) over paired bootstrap resamples of the rows (:class:`PairedBootstrap`)."""
+    return PairedBootstrap(task, num_outputs, metric, target, reference, resamples, seed).loss(candidate)
 
-    sign = 1.0 if _lower_is_better(metric) else -1.0
-    n = len(target)
-    gen = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(resamples):
-        rows = torch.randint(0, n, (n,), generator=gen)
-        t = target.index_select(0, rows)
-        a = compute_metrics(task, reference.index_select(0, rows), t, num_outputs, only=metric)[metric]
-        b = compute_metrics(task, candidate.index_select(0, rows), t, num_outputs, only=metric)[metric]
-        if a == a and b == b:
-            losses.append(sign * (b - a))
-    if not losses:
-        return float("nan"), float("nan")
-    arr = np.asarray(losses)
-    return float(arr.mean()), float(arr.std())
+
+def confidently_within(loss_mean: float, loss_std: float, tolerance: float) -> bool:
+    """The one-sided 95% bound of a bootstrap loss is within ``tolerance`` (NaN: never)."""
+    return bool(loss_mean + CONFIDENCE_Z * loss_std <= tolerance)
 
 
 def min_val_rows(tolerance: float) -> int:
@@ -113,11 +148,15 @@ def calibrate_inference(
 
     spec = data.spec
     reference = evaluate(model, data, "val")
+    boot = PairedBootstrap(spec.task, spec.num_outputs, metric, reference.target, reference.logits)
+    evals = {(None, None): reference}  # validation results by (budget, threshold)
 
     def score(budget: int | None, threshold: float | None) -> dict[str, Any]:
         model.set_calibration(budget, threshold)
-        res = evaluate(model, data, "val") if (budget, threshold) != (None, None) else reference
-        lost, sd = bootstrap_loss(spec.task, spec.num_outputs, metric, res.target, reference.logits, res.logits)
+        if (budget, threshold) not in evals:
+            evals[(budget, threshold)] = evaluate(model, data, "val")
+        res = evals[(budget, threshold)]
+        lost, sd = boot.loss(res.logits)
         return {
             "budget": budget,
             "threshold": threshold,
@@ -131,8 +170,7 @@ def calibrate_inference(
     settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in grid]
     best = None
     for s in settings:
-        bound = s["loss_mean"] + CONFIDENCE_Z * s["loss_std"]
-        s["within_tolerance"] = bool(bound <= tolerance)  # NaN (metric undefined on every resample): never
+        s["within_tolerance"] = confidently_within(s["loss_mean"], s["loss_std"], tolerance)
         cheaper = s["flops_per_sample"] < (best or full)["flops_per_sample"]
         if s["within_tolerance"] and cheaper:
             best = s
@@ -141,7 +179,8 @@ def calibrate_inference(
     record = {"chosen": chosen, "metric": metric, "tolerance": tolerance, "full": full, "settings": settings}
     tree = getattr(model, "tree", None)
     if tree is not None and tree.fitted:
-        weight, record["tree_weights"] = _tree_weight(model, data, metric, tolerance, chosen or {})
+        base = evals[(best["budget"], best["threshold"]) if best else (None, None)]
+        weight, record["tree_weights"] = _tree_weight(model, data, metric, tolerance, chosen or {}, base)
         if weight is not None:
             chosen = record["chosen"] = {**(chosen or {"budget": None, "threshold": None}), "tree_weight": weight}
         model.set_calibration(**(chosen or {}))
@@ -154,26 +193,27 @@ def _tree_weight(
     metric: str,
     tolerance: float,
     setting: dict[str, Any],
+    base: EvalResult,
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """The weight w of the tree agent's answer in ``(1 - w) * consensus + w * tree`` (every row), chosen on
-    validation for the setting already chosen: the best validation metric among the weights of ``TREE_WEIGHTS``
-    that beat w = 0 and that the paired bootstrap is confident lose at most ``tolerance`` against w = 0. Why: the
-    consensus learns how far to trust each agent on training rows, where the tree's answers are out-of-fold but
-    the neural agents' are in-sample, so it under-trusts the tree; validation rows are new to both."""
+    validation for the setting already chosen (``base``: its validation result): the best validation metric among
+    the weights of ``TREE_WEIGHTS`` that beat w = 0 and that the paired bootstrap is confident lose at most
+    ``tolerance`` against w = 0. Why: the consensus learns how far to trust each agent on training rows, where the
+    tree's answers are out-of-fold but the neural agents' are in-sample, so it under-trusts the tree; validation
+    rows are new to both."""
     from dain.training.runner import evaluate
 
     sign = -1.0 if _lower_is_better(metric) else 1.0
-    model.set_calibration(**setting)
-    base = evaluate(model, data, "val")
+    spec = data.spec
+    boot = PairedBootstrap(spec.task, spec.num_outputs, metric, base.target, base.logits)
     tried, best = [], None
     for w in TREE_WEIGHTS:
         model.set_calibration(**setting, tree_weight=w)
         res = evaluate(model, data, "val")
-        spec = data.spec
-        lost, sd = bootstrap_loss(spec.task, spec.num_outputs, metric, res.target, base.logits, res.logits)
+        lost, sd = boot.loss(res.logits)
         t = {"tree_weight": w, "metric": float(res.metrics[metric]), "loss_mean": lost, "loss_std": sd}
         t["better"] = bool(sign * (t["metric"] - float(base.metrics[metric])) > 0)
-        t["within_tolerance"] = bool(lost + CONFIDENCE_Z * sd <= tolerance)
+        t["within_tolerance"] = confidently_within(lost, sd, tolerance)
         tried.append(t)
         if t["better"] and t["within_tolerance"] and (best is None or sign * (t["metric"] - best["metric"]) > 0):
             best = t
