@@ -406,7 +406,8 @@ class DAIN(nn.Module):
     ) -> ModelOutput:
         """Adaptive inference (``threshold`` gating): start from the shared agent; while a sample's consensus is
         less confident than ``threshold``, wake its next routed agent (controller order, at most ``budget``). An
-        encoder runs once per (sample, modality), only when a woken agent reads it."""
+        encoder runs once per (sample, modality), only when a woken agent reads it, and once per slot on all the rows
+        that need it (so a slot costs at most one call per encoder, whatever the mix of agents woken)."""
         spec = self.spec
         mask = batch["mask"].to(torch.bool)
         steps = batch.get("steps", {})
@@ -427,16 +428,18 @@ class DAIN(nn.Module):
         for j in range(S):
             if j > 0:
                 wake = todo[ok[todo, j]]
-                for a in torch.unique(order[wake, j]).tolist():
-                    rows = wake[order[wake, j] == a]
-                    for m in self.role_specs[a - 1].modalities:
-                        need = rows[~have[rows, m] & mask[rows, m]]
-                        if need.numel():
-                            x, st = batch["inputs"][spec.modalities[m].name], steps.get(spec.modalities[m].name)
-                            enc = self.encode.encoders[spec.modalities[m].name]
-                            p = enc(x.index_select(0, need), None if st is None else st.index_select(0, need)).pooled
-                            pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
-                            have[need, m] = True
+                agent = order[wake, j]
+                # every encoder runs once per slot, on the union of the woken rows whose agent reads it
+                reads = (self.read_matrix.index_select(0, agent - 1) > 0) & mask[wake] & ~have[wake]  # [n, M]
+                for m in torch.nonzero(reads.any(0)).squeeze(1).tolist():
+                    need = wake[reads[:, m]]
+                    x, st = batch["inputs"][spec.modalities[m].name], steps.get(spec.modalities[m].name)
+                    enc = self.encode.encoders[spec.modalities[m].name]
+                    p = enc(x.index_select(0, need), None if st is None else st.index_select(0, need)).pooled
+                    pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
+                    have[need, m] = True
+                for a in torch.unique(agent).tolist():
+                    rows = wake[agent == a]
                     Z[rows, j] = self.agents[a - 1](self._agent_input(a - 1, pooled, rows))
             if j == 0:  # the shared slot alone: nobody to message, so the consensus is its own head times its weight
                 wts = torch.softmax(full.scores[:, :1], -1)  # 1 (NaN only if its score was forced to -inf)
