@@ -13,6 +13,7 @@ mask* (:func:`real_mask`: attention mask and modality present) drops those missi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,21 @@ class EncodedModality:
     tokens: torch.Tensor  # [B, L, d]
     token_mask: torch.Tensor  # [B, L] bool attention mask (see the module docstring)
     pooled: torch.Tensor  # [B, d]
+
+
+class LazyTokens(EncodedModality):
+    """An :class:`EncodedModality` whose tokens are computed on first access: a consumer that reads only ``pooled``
+    (DAIN's agents) never pays for the per-token work (GRU-D's LayerNorm over every step: 7% of its forward)."""
+
+    def __init__(self, make_tokens: Callable[[], torch.Tensor], token_mask: torch.Tensor, pooled: torch.Tensor) -> None:
+        self._make, self._tokens = make_tokens, None
+        self.token_mask, self.pooled = token_mask, pooled
+
+    @property
+    def tokens(self) -> torch.Tensor:  # type: ignore[override]
+        if self._tokens is None:
+            self._tokens = self._make()
+        return self._tokens
 
 
 def default_encoder_for(kind: str) -> str:

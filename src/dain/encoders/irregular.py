@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dain.data.spec import ModalitySpec
-from dain.encoders.base import EncodedModality
+from dain.encoders.base import EncodedModality, LazyTokens
 from dain.registry import ENCODERS
 
 
@@ -89,11 +89,14 @@ class TimeAwareEncoder(nn.Module):
         hs = torch.stack(states, 1)
         if self.top is not None:
             hs, _ = self.top(hs)
-        tokens = self.norm(self.drop(hs))
         idx = torch.where(step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long))
         last = idx.max(1).values  # last observed step (0 when none)
-        pooled = tokens[torch.arange(B, device=x.device), last]
-        return EncodedModality(tokens, step, pooled)
+        rows = torch.arange(B, device=x.device)
+        if self.drop.training and self.drop.p > 0:  # dropout is drawn per token: normalise them all
+            tokens = self.norm(self.drop(hs))
+            return EncodedModality(tokens, step, tokens[rows, last])
+        # the norm acts per token: the pooled (last observed) state alone, the tokens only if someone reads them
+        return LazyTokens(lambda: self.norm(hs), step, self.norm(hs[rows, last]))
 
     def _imputed(self, values: torch.Tensor, mask: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
         """``x_hat`` for every step: observed values, elsewhere the last observation decayed toward the mean.
