@@ -169,3 +169,30 @@ def test_tree_comparisons_hand_checked() -> None:
     assert tree_comparisons(Fake([stump])) == pytest.approx(2.0)
     # leaves at depth 1 (2 rows) and depth 2 (6 rows): mean depth (2*1 + 6*2) / 8 = 1.75, plus one add
     assert tree_comparisons(Fake([stump, deep])) == pytest.approx(2.0 + 2.75)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28), (1, 5, 7), (2, 16, 16), (1, 3, 3)])
+def test_cnn_fast_pooling_equals_the_torch_pools(shape: tuple[int, ...]) -> None:
+    """The CNN's 2x2 max pool and its token copy (in place of an upsampling average pool) give the tokens that
+    ``nn.MaxPool2d(2)`` and ``nn.AdaptiveAvgPool2d`` give, bit for bit; in training the pool path itself runs."""
+    from dain.data.spec import ModalitySpec
+    from dain.encoders.image import MaxPool2x2
+
+    torch.manual_seed(0)
+    enc = build_encoder("cnn", ModalitySpec("im", "image", shape), hidden=16).eval()
+    x = torch.randn(6, *shape)
+    with torch.no_grad():
+        out = enc(x)
+        f = x
+        for block in enc.conv:
+            f = torch.nn.functional.max_pool2d(f, 2) if isinstance(block, MaxPool2x2) else block(f)
+        ref = enc.norm(enc.proj(enc.pool(f).flatten(2).transpose(1, 2)))
+    assert torch.equal(out.tokens, ref) and torch.equal(out.pooled, ref.mean(1))
+    enc.train()
+    torch.manual_seed(1)
+    a = enc(x).tokens
+    torch.manual_seed(1)
+    f = x
+    for block in enc.conv:
+        f = torch.nn.functional.max_pool2d(f, 2) if isinstance(block, MaxPool2x2) else block(f)
+    torch.testing.assert_close(a, enc.norm(enc.drop(enc.proj(enc.pool(f).flatten(2).transpose(1, 2)))))
