@@ -227,8 +227,29 @@ def test_time_aware_encoder_equals_stepping_a_gru_cell(fractional: bool) -> None
     m = torch.rand(6, 9, 4) if fractional else (torch.rand(6, 9, 4) > 0.6).float()
     x[..., 4:8], x[..., 8:] = m, torch.rand(6, 9, 4)
     steps = torch.rand(6, 9) > 0.2
+    steps[1] = False  # a stay without any observed step keeps the zero state
+    steps[2, :-1] = False  # one observed step, the last
     enc.norm = torch.nn.Identity()  # compare the raw states
-    torch.testing.assert_close(enc(x, steps).tokens, _grud_stepped(enc, x, steps), atol=1e-6, rtol=1e-5)
+    ref = _grud_stepped(enc, x, steps)
+    out = enc(x, steps)
+    torch.testing.assert_close(out.tokens, ref, atol=1e-6, rtol=1e-5)
+    last = torch.where(steps, torch.arange(9), 0).max(1).values  # pooled: the state at the last observed step
+    torch.testing.assert_close(out.pooled, ref[torch.arange(6), last], atol=1e-6, rtol=1e-5)
+    assert torch.equal(out.pooled[1], torch.zeros(8))
+    none = torch.zeros_like(steps)  # a batch without a single observation
+    assert torch.equal(enc(x, none).tokens, torch.zeros(6, 9, 8)) and torch.equal(
+        enc(x, none).pooled, torch.zeros(6, 8)
+    )
+    # training with dropout builds the tokens eagerly; without, the cell runs under autograd the same way
+    for p in (0.0, 0.5):
+        enc.train()
+        enc.drop.p = p
+        torch.manual_seed(2)
+        out = enc(x, steps)
+        (out.pooled.sum() + out.tokens.sum()).backward()
+        assert all(q.grad is not None and torch.isfinite(q.grad).all() for q in enc.parameters())
+        if p == 0.0:
+            torch.testing.assert_close(out.tokens, ref, atol=1e-6, rtol=1e-5)
 
 
 def test_summary_piecewise_linear_encoding_fits_on_train_rows(fake_dir: Path) -> None:

@@ -38,8 +38,9 @@ class TimeAwareEncoder(nn.Module):
 
     At each step: ``x_hat = m*x + (1-m)*(g_x*x_last + (1-g_x)*mean)`` with
     ``g_x = exp(-relu(w_x*delta + b_x))``; ``h = g_h * h`` with ``g_h = exp(-relu(W_h delta + b_h))``;
-    ``h' = GRUCell([x_hat, m], h)``. Steps whose step mask is False leave the state unchanged. The imputation does not
-    depend on the state, so it runs for all steps at once; only the (fused) GRU cell loops over time.
+    ``h' = GRUCell([x_hat, m], h)``. Steps whose step mask is False leave the state unchanged, so the cell runs only on
+    each row's observed steps (packed, as in a PackedSequence: on P12 the labs are observed at 22% of the hours). The
+    imputation does not depend on the state, so it runs for all steps at once; only the (fused) GRU cell loops.
     Tokens are the per-step states; pooled is the state at the last observed step.
     """
 
@@ -76,27 +77,66 @@ class TimeAwareEncoder(nn.Module):
         B, T, _ = values.shape
         step = torch.ones(B, T, dtype=torch.bool, device=x.device) if steps is None else steps.to(torch.bool)
         gx = torch.exp(-torch.relu(self.w_x * delta + self.b_x))  # [B, T, V]
-        gh = torch.exp(-torch.relu(self.decay_h(delta)))  # [B, T, H]
         x_hat = self._imputed(values, mask, gx)
-        inp = torch.cat([x_hat, mask], -1).transpose(0, 1).contiguous()  # [T, B, 2V]: each step's rows contiguous
-        gh = gh.transpose(0, 1).contiguous()
-        h = values.new_zeros(B, self.hidden)
-        states = []
-        for t in range(T):
-            h_new = self.cell(inp[t], gh[t] * h)
-            h = torch.where(step[:, t : t + 1], h_new, h)
-            states.append(h)
-        hs = torch.stack(states, 1)
-        if self.top is not None:
-            hs, _ = self.top(hs)
-        idx = torch.where(step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long))
-        last = idx.max(1).values  # last observed step (0 when none)
-        rows = torch.arange(B, device=x.device)
-        if self.drop.training and self.drop.p > 0:  # dropout is drawn per token: normalise them all
+        inp = torch.cat([x_hat, mask], -1)  # [B, T, 2V]
+        final, packed, order, count = self._recur(inp, delta, step)
+        if self.top is not None or (self.drop.training and self.drop.p > 0):
+            # a stacked GRU reads every step; dropout is drawn per token: build the tokens, pool from them
+            hs = self._tokens_from(packed, order, count, B, T)
+            if self.top is not None:
+                hs, _ = self.top(hs)
             tokens = self.norm(self.drop(hs))
-            return EncodedModality(tokens, step, tokens[rows, last])
+            idx = torch.where(step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(count))
+            return EncodedModality(tokens, step, tokens[torch.arange(B, device=x.device), idx.max(1).values])
         # the norm acts per token: the pooled (last observed) state alone, the tokens only if someone reads them
-        return LazyTokens(lambda: self.norm(hs), step, self.norm(hs[rows, last]))
+        return LazyTokens(lambda: self.norm(self._tokens_from(packed, order, count, B, T)), step, self.norm(final))
+
+    def _recur(
+        self, inp: torch.Tensor, delta: torch.Tensor, step: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The GRU cell over each row's *observed* steps only (an unobserved step leaves the state unchanged, so it
+        needs no work). Rows are sorted by their number of observed steps and each row's observed steps packed to the
+        front, as in a PackedSequence: packed step ``t`` runs the cell on the rows with more than ``t`` observed steps
+        (a prefix). Returns the final state per row [B, H] (zeros without observations), the packed states (entry
+        ``t``: [rows still running, H], sorted order), the sort order and the running count of observed steps [B, T].
+        """
+        B, T, _ = inp.shape
+        count = step.to(torch.long).cumsum(1)  # observed steps up to and including t
+        k = count[:, -1] if T else step.new_zeros(B, dtype=torch.long)
+        order = torch.argsort(k, descending=True, stable=True)
+        first = torch.argsort((~step.index_select(0, order)).to(torch.int8), dim=1, stable=True)  # observed first
+        pos = first.unsqueeze(-1)
+        inp = inp.index_select(0, order).gather(1, pos.expand(-1, -1, inp.shape[-1])).transpose(0, 1).contiguous()
+        delta = delta.index_select(0, order).gather(1, pos.expand(-1, -1, delta.shape[-1])).transpose(0, 1)
+        gh = torch.exp(-torch.relu(self.decay_h(delta)))  # [T, B, H]: the state's decay, on the packed steps
+        running = (k.index_select(0, order).view(1, B) > torch.arange(T, device=inp.device).view(T, 1)).sum(1)
+        h = inp.new_zeros(B, self.hidden)
+        done, packed = [], []
+        for t, n in enumerate(running.tolist()):  # one host sync
+            if n == 0:
+                break
+            if n < h.shape[0]:  # the rows beyond n have no further observation: their state is final
+                done.append(h[n:])
+                h = h[:n]
+            h = self.cell(inp[t, :n], gh[t, :n] * h)
+            packed.append(h)
+        final_sorted = torch.cat([h, *reversed(done)]) if done else h
+        final = torch.empty_like(final_sorted).index_copy(0, order, final_sorted)
+        return final, packed, order, count
+
+    def _tokens_from(
+        self, packed: list[torch.Tensor], order: torch.Tensor, count: torch.Tensor, B: int, T: int
+    ) -> torch.Tensor:
+        """Per-step states [B, T, H] from the packed ones: at step t a row holds the state after its ``count[t]``-th
+        observation (zeros before the first)."""
+        like = packed[0] if packed else order.new_zeros(0, dtype=self.cell.weight_hh.dtype)
+        table = like.new_zeros(B, len(packed) + 1, self.hidden)  # slot 0: the zero state before any observation
+        for t, h in enumerate(packed):
+            table[: h.shape[0], t + 1] = h
+        rank = torch.empty_like(order).index_copy(0, order, torch.arange(B, device=order.device))
+        flat = table.view(B * (len(packed) + 1), self.hidden)
+        idx = rank.view(B, 1) * (len(packed) + 1) + count  # [B, T]
+        return flat.index_select(0, idx.reshape(-1)).view(B, T, self.hidden)
 
     def _imputed(self, values: torch.Tensor, mask: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
         """``x_hat`` for every step: observed values, elsewhere the last observation decayed toward the mean.
