@@ -451,3 +451,30 @@ def test_ddp_two_cpu_processes(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     assert doc["test"]["acc"] > 0.3 and (out / "metrics.json").exists() and not (out / "RUNNING").exists()
+
+
+def test_latency_is_timed_for_every_run_of_a_model(mfeat_run: Path, tmp_path) -> None:
+    """measure_latency takes one folder or a list of a model's runs; a run that cannot be loaded is left out."""
+    from dain.training.frontier import measure_latency
+
+    calls: list[int] = []
+    import dain.training.runner as runner
+
+    real = runner.load_run
+
+    def counting(run):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return real(run)
+
+    runner.load_run = counting
+    try:
+        ms = measure_latency(
+            {"one": str(mfeat_run), "two": [str(mfeat_run), str(mfeat_run)], "gone": str(tmp_path / "nope")},
+            batch_size=8,
+            rounds=2,
+            repeats=1,
+        )
+    finally:
+        runner.load_run = real
+    assert set(ms) == {"one", "two"} and all(v > 0 for v in ms.values())
+    assert len(calls) == 4  # every run loaded once, the missing one tried

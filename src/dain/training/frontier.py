@@ -2,9 +2,9 @@
 curve (the same trained runs re-evaluated at every test-time budget and with the confidence cascade), and the
 accuracy-vs-FLOPs plot that ``dain compare`` writes as ``frontier.png``.
 
-Latency: one run per model (its first seed) is loaded, and all models are timed on the same 256 test rows, eval mode,
-no gradients, one CPU thread, in interleaved rounds (the median of each model's rounds), so that machine load affects
-every model alike."""
+Latency: every run of every model (its seeds / splits) is loaded, and all are timed on 256 test rows of their own
+split, eval mode, no gradients, one CPU thread, in interleaved rounds, so that machine load affects every model alike;
+a model's latency is the mean over its runs of each run's median (the same runs its mean FLOPs come from)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 import statistics
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,35 +30,46 @@ def primary_metric(task: str) -> str:
     return MONITOR[task][0]
 
 
-def measure_latency(run_dirs: dict[str, str], batch_size: int = 256, rounds: int = 7, repeats: int = 3) -> dict:
-    """Median milliseconds per batch of ``batch_size`` test rows for each run, timed side by side (one thread)."""
+def measure_latency(
+    run_dirs: Mapping[str, str | Sequence[str]], batch_size: int = 256, rounds: int = 7, repeats: int = 3
+) -> dict:
+    """Milliseconds per batch of ``batch_size`` test rows for each model, timed side by side (one thread): every run
+    of a model (its seeds / splits; a single folder is one run) is timed in the same interleaved rounds, and the
+    model's figure is the mean over its runs of each run's median, so that it matches the table's mean FLOPs (runs of
+    one model may be calibrated to different inference settings)."""
     from dain.data.spec import make_batch
     from dain.training.runner import load_run
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        models, batches = {}, {}
-        for name, run in run_dirs.items():
-            try:
-                _, data, model = load_run(run)
-            except Exception:  # a run that cannot be reloaded gets no latency, never breaks the table
-                continue
-            rows = np.resize(np.asarray(data.splits["test"]), batch_size)
-            models[name], batches[name] = model.eval(), make_batch(data, rows)
-        times: dict[str, list[float]] = {n: [] for n in models}
+        models, batches, owner = [], [], []
+        for name, runs in run_dirs.items():
+            for run in [runs] if isinstance(runs, (str, Path)) else runs:
+                try:
+                    _, data, model = load_run(run)
+                except Exception:  # a run that cannot be reloaded gets no latency, never breaks the table
+                    continue
+                rows = np.resize(np.asarray(data.splits["test"]), batch_size)
+                models.append(model.eval())
+                batches.append(make_batch(data, rows))
+                owner.append(name)
+        times: list[list[float]] = [[] for _ in models]
         with torch.no_grad():
-            for n, m in models.items():  # warm-up
-                m(batches[n])
+            for m, b in zip(models, batches):  # warm-up
+                m(b)
             for _ in range(rounds):
-                for n, m in models.items():
+                for i, (m, b) in enumerate(zip(models, batches)):
                     t0 = time.perf_counter()
                     for _ in range(repeats):
-                        m(batches[n])
-                    times[n].append((time.perf_counter() - t0) / repeats)
+                        m(b)
+                    times[i].append((time.perf_counter() - t0) / repeats)
     finally:
         torch.set_num_threads(threads)
-    return {n: round(statistics.median(t) * 1e3, 3) for n, t in times.items()}
+    per: dict[str, list[float]] = {}
+    for name, t in zip(owner, times):
+        per.setdefault(name, []).append(statistics.median(t))
+    return {n: round(statistics.fmean(v) * 1e3, 3) for n, v in per.items()}
 
 
 def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any]]:
@@ -100,15 +112,17 @@ def add_frontier(
     latency: bool = True,
     curves: bool = True,
     curve_runs: int | None = None,
+    latency_runs: int | None = None,
 ) -> Path:
     """Add ``latency_ms_b256`` and ``latency_ms_b1`` to every row and ``budget_curve`` to DAIN rows of ``summary``
     (in place) and write ``out/frontier.png``; returns the plot's path. ``curve_runs``: re-evaluate at most that
-    many runs of each DAIN model for its budget curve (default: all)."""
+    many runs of each DAIN model for its budget curve; ``latency_runs``: time at most that many runs of each model
+    (default, both: all)."""
     rows = {m: r for m, r in summary["results"].items() if "test" in r and r.get("runs")}
     if latency:
-        first = {m: r["runs"][0] for m, r in rows.items() if "ensemble_of" not in r}
+        runs = {m: r["runs"][:latency_runs] for m, r in rows.items() if "ensemble_of" not in r}
         for bs in (256, 1):  # throughput-style batches and one request at a time
-            for m, ms in measure_latency(first, batch_size=bs, rounds=7 if bs > 1 else 15).items():
+            for m, ms in measure_latency(runs, batch_size=bs, rounds=7 if bs > 1 else 15).items():
                 rows[m]["efficiency"][f"latency_ms_b{bs}"] = ms
     if curves:
         for m, r in rows.items():
