@@ -1,7 +1,7 @@
 """One table per benchmark from several finished ``dain compare`` folders: every run pooled by model, CPU latency of
 all models measured side by side in this one process, DAIN budget curves, and ``frontier.png``.
 
-    python benchmarks/frontier_table.py OUT COMPARE_DIR [COMPARE_DIR ...] [--published-json F ...]
+    python benchmarks/frontier_table.py OUT COMPARE_DIR [COMPARE_DIR ...] [--published-json F ...] [--labelled L=DIR]
 
 Run folders are found as ``COMPARE_DIR/<model>-s<seed>[-split<k>]/metrics.json`` (``split<k>/`` sub-folders of an
 ``--all-splits`` compare included). ``--published-json`` adds rows of an earlier compare.json whose run folders are
@@ -20,12 +20,16 @@ from dain.training.compare import aggregate, markdown_table
 from dain.training.frontier import add_frontier
 
 
-def find_runs(folders: list[Path]) -> dict[str, list[dict]]:
+def find_runs(folders: list[Path], labelled: dict[str, Path] | None = None) -> dict[str, list[dict]]:
+    """Runs pooled by model; the runs of a ``labelled`` folder become rows ``<model> (<label>)`` of their own (e.g.
+    the same model with other options)."""
     runs: dict[str, list[dict]] = {}
-    for f in folders:
+    for f, label in [(f, None) for f in folders] + [(f, k) for k, f in (labelled or {}).items()]:
         for mj in sorted(f.glob("**/metrics.json")):
             r = json.loads(mj.read_text())
             r["run_dir"] = str(mj.parent)
+            if label:
+                r["model"] = f"{r['model']} ({label})"
             runs.setdefault(r["model"], []).append(r)
     for rs in runs.values():  # seed 0 of every split first (latency and --curve-runs take the first runs)
         rs.sort(key=lambda r: (r.get("seed", 0), r["run_dir"]))
@@ -67,12 +71,16 @@ def main() -> int:
     ap.add_argument("folders", nargs="+")
     ap.add_argument("--published-json", nargs="*", default=[], help="compare.json files of earlier runs")
     ap.add_argument("--cost-runs", nargs="*", default=[], help="run folders giving FLOPs/latency for those rows")
+    ap.add_argument(
+        "--labelled", nargs="*", default=[], help="LABEL=FOLDER: that folder's runs as rows '<model> (LABEL)'"
+    )
     ap.add_argument("--no-curves", action="store_true")
     ap.add_argument("--curve-runs", type=int, default=None, help="runs per DAIN model re-evaluated for its curve")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs([Path(f) for f in args.folders])
+    labelled = dict(x.split("=", 1) for x in args.labelled)
+    runs = find_runs([Path(f) for f in args.folders], {k: Path(v) for k, v in labelled.items()})
     refresh_tree_cost(runs)
     first = next(iter(runs.values()))[0]
     base = RunConfig.from_yaml(Path(first["run_dir"]) / "config.yaml")
