@@ -39,7 +39,7 @@ THRESHOLD_GRID = (0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995,
 TREE_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the tree agent's answer (blend)
 BOOTSTRAP = 200  # paired resamples of the validation rows
 # a cheaper setting must save at least this share of the trained setting's FLOPs: a cascade that wakes nearly every
-# agent anyway (P12: the 0.999 cascade at 1.00x the FLOPs) only adds sequential rounds of encoder calls (+15% CPU time)
+# agent anyway (P12: the 0.999 cascade at 1.00x the FLOPs) only adds sequential rounds of encoder calls (+16% CPU time)
 MIN_SAVING = 0.05
 CONFIDENCE_Z = 1.645  # one-sided 95%
 
