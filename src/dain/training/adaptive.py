@@ -205,18 +205,22 @@ def _tree_weight(
     the weights of ``TREE_WEIGHTS`` that beat w = 0 and that the paired bootstrap is confident lose at most
     ``tolerance`` against w = 0. Why: the consensus learns how far to trust each agent on training rows, where the
     tree's answers are out-of-fold but the neural agents' are in-sample, so it under-trusts the tree; validation
-    rows are new to both."""
-    from dain.training.runner import evaluate
+    rows are new to both. The blend is linear in the two answers, so the trees score the validation rows once and
+    every weight's logits are formed from ``base.logits`` and theirs, as the forward forms them."""
+    from dain.training.metrics import compute_metrics
 
     sign = -1.0 if _lower_is_better(metric) else 1.0
     spec = data.spec
     boot = PairedBootstrap(spec.task, spec.num_outputs, metric, base.target, base.logits)
+    model.set_calibration(**setting)
+    with torch.no_grad():
+        trees = model.tree(make_batch(data, base.index)).to(base.logits.dtype)
     tried, best = [], None
     for w in TREE_WEIGHTS:
-        model.set_calibration(**setting, tree_weight=w)
-        res = evaluate(model, data, "val")
-        lost, sd = boot.loss(res.logits)
-        t = {"tree_weight": w, "metric": float(res.metrics[metric]), "loss_mean": lost, "loss_std": sd}
+        logits = (1.0 - w) * base.logits + w * trees
+        lost, sd = boot.loss(logits)
+        value = compute_metrics(spec.task, logits, base.target, spec.num_outputs, only=metric)[metric]
+        t = {"tree_weight": w, "metric": float(value), "loss_mean": lost, "loss_std": sd}
         t["better"] = bool(sign * (t["metric"] - float(base.metrics[metric])) > 0)
         t["within_tolerance"] = confidently_within(lost, sd, tolerance)
         tried.append(t)
