@@ -13,6 +13,7 @@ from dain.models import build_model
 from dain.models.dain_parts.agents import default_roles, parse_role
 from dain.models.dain_parts.communication import count_bits, quantise
 from dain.models.dain_parts.controller import confidence, schedule
+from dain.models.dain_parts.dispatch import dispatch_slots
 from dain.models.dain_parts.glimpse import summarise
 from dain.models.dain_parts.objectives import (
     agents_loss,
@@ -390,17 +391,51 @@ def test_bits_equal_messages_actually_sent() -> None:
 
 @pytest.mark.parametrize("spec", [VEC, SEQ, IMG], ids=["vector", "sequence", "image"])
 @pytest.mark.parametrize("gating", ["topk", "dense"])
-def test_sparse_dispatch_equals_dense(spec: DatasetSpec, gating: str) -> None:
+@pytest.mark.parametrize("missing", [True, False], ids=["missing", "complete"])
+def test_sparse_dispatch_equals_dense(spec: DatasetSpec, gating: str, missing: bool) -> None:
     outs = {}
     for dispatch in ("gather", "dense"):
         m = tiny(spec=spec, gating=gating, dispatch=dispatch, active_agents=1).eval()
         with torch.no_grad():
-            outs[dispatch] = m(make_batch(spec, B=16))
+            outs[dispatch] = m(make_batch(spec, B=16, missing=missing))
     a, b = outs["gather"], outs["dense"]
     torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
     assert a.losses == b.losses == {}
     for k in a.routing:
         torch.testing.assert_close(a.routing[k], b.routing[k], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["gather", "dense"])
+def test_dispatch_slots_is_the_weighted_sum_of_each_slots_agent(mode: str) -> None:
+    """out[b] = sum_s w[b, s] * f_{agent(b, s)}(x[b, s]) over the active slots, whatever the backend."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(7, 5, generator=g)
+    avail = torch.rand(7, 5, generator=g) > 0.3
+    avail[:, 0] = True
+    sched = schedule(scores, avail, "topk", 3)
+    B, S = sched.slot_agent.shape
+    x = torch.randn(B, S, 4, generator=g)
+    w = torch.rand(B, S, generator=g) * sched.slot_mask
+    fns = [torch.nn.Linear(4, 2) for _ in range(5)]
+    with torch.no_grad():
+        out = dispatch_slots(lambda k, v: fns[k](v), x, w, sched, mode, 2)
+        ref = torch.zeros(B, 2)
+        for b in range(B):
+            for s in range(S):
+                if sched.slot_mask[b, s]:
+                    ref[b] += w[b, s] * fns[int(sched.slot_agent[b, s])](x[b, s])
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_schedule_is_compact_with_and_without_unavailable_agents() -> None:
+    """Active slots come first and the slot tensor is as wide as the widest sample, also when every agent is
+    available (the fast path) and when some are not."""
+    scores = torch.tensor([[0.0, 3.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0]])
+    full = schedule(scores, torch.ones(2, 4, dtype=torch.bool), "topk", 2)
+    assert full.slot_agent.tolist() == [[0, 1, 3], [0, 3, 2]] and full.slot_mask.all()
+    part = schedule(scores, torch.tensor([[True, True, False, False], [True, False, False, False]]), "topk", 2)
+    assert part.slot_agent.tolist() == [[0, 1], [0, 0]]
+    assert part.slot_mask.tolist() == [[True, True], [True, False]]
 
 
 def test_cascade_equals_topk_at_its_wake_counts() -> None:

@@ -395,11 +395,11 @@ class DAIN(nn.Module):
         for rnd in self.comm if S > 1 else ():  # a single slot has nobody to message: the round is the identity
             z, att = rnd(z, sched.slot_mask)
         heads = [self.shared.head] + [a.head for a in self.agents]
-        slot_logits = dispatch_slots(lambda k, x: heads[k](x), z, sched, mode, self.spec.num_outputs)
         slot_scores = torch.gather(sched.scores, 1, sched.slot_agent).masked_fill(~sched.slot_mask, float("-inf"))
         wts = torch.softmax(slot_scores, dim=-1)
         wts = torch.where(sched.slot_mask, wts, torch.zeros_like(wts))
-        return (wts.unsqueeze(-1) * slot_logits).sum(1), wts, att
+        logits = dispatch_slots(lambda k, x: heads[k](x), z, wts, sched, mode, self.spec.num_outputs)
+        return logits, wts, att
 
     def _cascade(
         self, batch: dict, scores: torch.Tensor, available: torch.Tensor, z_shared: torch.Tensor, budget: int

@@ -33,6 +33,7 @@ class Schedule:
     slot_mask: torch.Tensor  # Bool [B, S]
     num_agents: int  # K+1, the shared agent included
     _groups: tuple[list[torch.Tensor], list[torch.Tensor]] | None = field(default=None, repr=False)
+    _order: torch.Tensor | None = field(default=None, repr=False)
 
     _active: torch.Tensor | None = field(default=None, repr=False)
 
@@ -65,7 +66,15 @@ class Schedule:
             pos = list(torch.split(flat, counts))
             rows = [p // max(S, 1) for p in pos]
             self._groups = (rows, pos)
+            self._order = flat
         return self._groups
+
+    def slot_order(self) -> torch.Tensor:
+        """Flat positions b*S+s of every active slot, grouped by agent (the concatenation of ``groups()[1]``)."""
+        if self._order is None:
+            self.groups()
+        assert self._order is not None
+        return self._order
 
 
 class MetaController(nn.Module):
@@ -102,6 +111,8 @@ def schedule(
     ok = torch.isfinite(top)
     slot_agent = torch.cat([torch.zeros(B, 1, dtype=torch.long, device=scores.device), idx + 1], 1)
     slot_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=scores.device), ok], 1)
+    if B and bool(ok.all()):  # every sample fills every slot (all agents available): already compact
+        return Schedule(masked, probs, available, slot_agent, slot_mask, K1)
     # compact: active routed agents first (stable), then trim to the widest sample
     order = torch.argsort((~slot_mask).to(torch.int8), dim=1, stable=True)
     slot_agent = torch.gather(slot_agent, 1, order)

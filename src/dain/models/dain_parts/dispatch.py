@@ -54,25 +54,37 @@ def dispatch_rows(
 
 
 def dispatch_slots(
-    fn: Callable[[int, torch.Tensor], torch.Tensor], x: torch.Tensor, sched: Schedule, mode: str, d_out: int
+    fn: Callable[[int, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    sched: Schedule,
+    mode: str,
+    d_out: int,
 ) -> torch.Tensor:
-    """Apply agent ``k``'s function to the slots it occupies: x [B, S, d_in] -> [B, S, d_out]."""
+    """The weighted sum over each sample's slots of agent ``k``'s function of the slots it occupies:
+    ``out[b] = sum_s weights[b, s] * fn(agent(b, s), x[b, s])``, x [B, S, d_in], weights [B, S] -> [B, d_out].
+
+    ``gather`` gathers the active slots once in agent order, runs each agent on its contiguous block and adds the
+    weighted results into their samples (``index_add``): no per-agent gather, no [B, S, d_out] intermediate."""
     B, S = sched.slot_agent.shape
-    flat = x.reshape(B * S, -1)
-    out = x.new_zeros(B * S, d_out)
     if S == 0:
-        return out.view(B, S, d_out)
+        return x.new_zeros(B, d_out)
+    flat = x.reshape(B * S, -1)
     if mode == "dense":
+        out = x.new_zeros(B * S, d_out)
         agent_of_slot = torch.where(sched.slot_mask, sched.slot_agent, -1).reshape(-1)
         for k in range(sched.num_agents):
             out = torch.where((agent_of_slot == k).unsqueeze(1), fn(k, flat), out)
-        return out.view(B, S, d_out)
+        return (weights.unsqueeze(-1) * out.view(B, S, d_out)).sum(1)
     _, pos = sched.groups()
-    ys, ps = [], []
+    order = sched.slot_order()
+    xs = flat.index_select(0, order)
+    ys, start = [], 0
     for k in range(sched.num_agents):
-        if pos[k].numel():
-            ys.append(fn(k, flat.index_select(0, pos[k])))
-            ps.append(pos[k])
-    if ys:
-        out = out.index_copy(0, torch.cat(ps), torch.cat(ys))
-    return out.view(B, S, d_out)
+        n = pos[k].numel()
+        if n:
+            ys.append(fn(k, xs.narrow(0, start, n)))
+            start += n
+    y = torch.cat(ys) if len(ys) > 1 else ys[0]
+    w = weights.reshape(-1).index_select(0, order).unsqueeze(1).to(y.dtype)
+    return y.new_zeros(B, d_out).index_add_(0, torch.div(order, S, rounding_mode="floor"), w * y)

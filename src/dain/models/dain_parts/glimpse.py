@@ -64,6 +64,9 @@ class Glimpse(nn.Module):
         mask: torch.Tensor = batch["mask"].to(torch.bool)
         steps = batch.get("steps", {})
         outs = []
+        # inference with no missing modality: nothing to mask (one host sync); training keeps every missing
+        # embedding in the graph (DDP: no unused parameters)
+        complete = not self.training and bool(mask.all())
         for j, m in enumerate(self.spec.modalities):
             x = batch["inputs"][m.name]
             present = mask[:, j : j + 1]
@@ -72,5 +75,5 @@ class Glimpse(nn.Module):
                 s = torch.where(present, s, 0.0)
             g = self.norm[j](self.proj[j](s))
             # a missing row's output is the learned embedding: its values are never read
-            outs.append(torch.where(present, g, self.missing[j].to(g.dtype)))
+            outs.append(g if complete else torch.where(present, g, self.missing[j].to(g.dtype)))
         return torch.cat(outs, 1)
