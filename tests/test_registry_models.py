@@ -196,3 +196,20 @@ def test_cnn_fast_pooling_equals_the_torch_pools(shape: tuple[int, ...]) -> None
     for block in enc.conv:
         f = torch.nn.functional.max_pool2d(f, 2) if isinstance(block, MaxPool2x2) else block(f)
     torch.testing.assert_close(a, enc.norm(enc.drop(enc.proj(enc.pool(f).flatten(2).transpose(1, 2)))))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 4, 5, 7), (3, 2, 3, 3)])
+def test_fast_max_pool_gradient_equals_max_pool2d_with_ties(shape: tuple[int, ...]) -> None:
+    """Ties (ReLU zeros, repeated values) send the whole gradient to the first maximal cell, as max_pool2d does."""
+    from dain.encoders.image import MaxPool2x2
+
+    torch.manual_seed(0)
+    base = torch.relu(torch.randn(*shape)).round()  # many ties: zeros and repeated integers
+    grad = torch.randn(*shape[:2], shape[2] // 2, shape[3] // 2)
+    grads = []
+    for pool in (MaxPool2x2(), torch.nn.MaxPool2d(2)):
+        x = base.clone().requires_grad_(True)
+        out = pool(x)
+        out.backward(grad)
+        grads.append((out.detach(), x.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])

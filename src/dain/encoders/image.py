@@ -10,16 +10,42 @@ from dain.encoders.base import EncodedModality
 from dain.registry import ENCODERS
 
 
+_WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))  # the order in which max_pool2d scans a 2x2 window
+
+
+class _MaxPool2x2Fn(torch.autograd.Function):
+    """The 2x2 max of the four strided quarter views; the gradient goes to the *first* maximal cell of each window,
+    as ``max_pool2d``'s does (``torch.maximum`` would split it between ties, e.g. the zeros after a ReLU, and so
+    train differently)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        v = [x[..., dy::2, dx::2] for dy, dx in _WINDOW]
+        out = torch.maximum(torch.maximum(v[0], v[1]), torch.maximum(v[2], v[3]))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        x, out = ctx.saved_tensors
+        gx = torch.zeros_like(x)
+        free = torch.ones_like(out, dtype=torch.bool)
+        for dy, dx in _WINDOW:
+            v = x[..., dy::2, dx::2]
+            take = free & ((v == out) | torch.isnan(v))
+            gx[..., dy::2, dx::2] = torch.where(take, grad, 0.0)
+            free &= ~take
+        return gx
+
+
 class MaxPool2x2(nn.Module):
-    """``nn.MaxPool2d(2)`` (floor mode) as the maximum of the four strided quarter views: the same values, and on CPU
-    12x faster for the small maps of these encoders (256 x 32 x 8 x 8: 0.2 ms against 2.5 ms)."""
+    """``nn.MaxPool2d(2)`` (floor mode) as the maximum of the four strided quarter views: the same values and the same
+    gradient, and on CPU 12x faster for the small maps of these encoders (256 x 32 x 8 x 8: 0.2 ms against 2.5 ms)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-        x = x[..., :h, :w]
-        return torch.maximum(
-            torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]), torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2])
-        )
+        return _MaxPool2x2Fn.apply(x[..., :h, :w])
 
 
 @ENCODERS.register("cnn")
