@@ -9,7 +9,6 @@ from dain.data.spec import ModalitySpec
 from dain.encoders.base import EncodedModality
 from dain.registry import ENCODERS
 
-
 _WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))  # the order in which max_pool2d scans a 2x2 window
 
 
