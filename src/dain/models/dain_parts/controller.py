@@ -70,9 +70,9 @@ class Schedule:
         return self._groups
 
     def slot_order(self) -> torch.Tensor:
-        """Flat positions b*S+s of every active slot, grouped by agent (the concatenation of ``groups()[1]``)."""
-        if self._order is None:
-            self.groups()
+        """Flat positions b*S+s of every active slot, grouped by agent (the concatenation of ``groups()[1]``, kept
+        when ``groups()`` computes it)."""
+        self.groups()
         assert self._order is not None
         return self._order
 
@@ -111,13 +111,16 @@ def schedule(
     ok = torch.isfinite(top)
     slot_agent = torch.cat([torch.zeros(B, 1, dtype=torch.long, device=scores.device), idx + 1], 1)
     slot_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=scores.device), ok], 1)
-    if B and bool(ok.all()):  # every sample fills every slot (all agents available): already compact
+    fewest, most = 0, 0
+    if B:  # one host sync: the fewest and the most routed agents a sample fills
+        fewest, most = torch.stack(torch.aminmax(ok.sum(1))).tolist()
+    if B and fewest == cap:  # every sample fills every slot: already compact
         return Schedule(masked, probs, available, slot_agent, slot_mask, K1)
     # compact: active routed agents first (stable), then trim to the widest sample
     order = torch.argsort((~slot_mask).to(torch.int8), dim=1, stable=True)
     slot_agent = torch.gather(slot_agent, 1, order)
     slot_mask = torch.gather(slot_mask, 1, order)
-    n = int(slot_mask.sum(1).max()) if B else 1
+    n = 1 + most
     slot_agent = torch.where(slot_mask, slot_agent, torch.zeros_like(slot_agent))[:, :n].contiguous()
     slot_mask = slot_mask[:, :n].contiguous()
     return Schedule(masked, probs, available, slot_agent, slot_mask, K1)
