@@ -695,8 +695,9 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     assert m.budget == 0 and m.gating == "topk"  # budget 0: the shared agent alone
     # zero tolerance: only settings whose paired bootstrap bound loses nothing qualify; the cheapest of them wins
     rec = calibrate_inference(m, data, "acc", 0.0, grid)
-    for s in rec["settings"]:
-        assert s["within_tolerance"] == (s["loss_mean"] + 1.645 * s["loss_std"] <= 0.0)
+    for s in rec["settings"]:  # accuracy and soft accuracy must both be within the tolerance at their bounds
+        hard = s["loss_mean"] + 1.645 * s["loss_std"] <= 0.0
+        assert s["within_tolerance"] == (hard and s["soft_loss_mean"] + 1.645 * s["soft_loss_std"] <= 0.0)
     ok = [s for s in rec["settings"] if s["within_tolerance"]]
     cheaper = [s for s in ok if s["flops_per_sample"] < (1 - MIN_SAVING) * rec["full"]["flops_per_sample"]]
     if cheaper:
@@ -744,3 +745,27 @@ def test_bootstrap_loss_is_paired_and_signed() -> None:
     assert gain < 0  # the better candidate loses a negative amount
     mae = bootstrap_loss("regression", 1, "mae", torch.zeros(4), torch.zeros(4, 1), torch.ones(4, 1))
     assert mae == (1.0, 0.0)  # lower-is-better metrics count a rise as the loss
+
+
+def test_soft_accuracy_loss_separates_settings_where_accuracy_is_saturated() -> None:
+    from dain.training.adaptive import PairedBootstrap, confidently_within
+
+    target = torch.arange(400) % 4
+    sure = torch.nn.functional.one_hot(target, 4).float() * 8.0  # every row right, with p(true) ~ 0.999
+    unsure = torch.nn.functional.one_hot(target, 4).float() * 1.5  # every row still right, with p(true) ~ 0.6
+    boot = PairedBootstrap("multiclass", 4, "acc", target, sure)
+    assert boot.loss(unsure) == (0.0, 0.0)  # accuracy cannot tell them apart
+    p_sure, p_unsure = (x.softmax(-1)[0, 0].item() for x in (sure, unsure))
+    mean, sd = boot.soft_loss(unsure)
+    assert mean == pytest.approx(p_sure - p_unsure, abs=1e-6) and sd < 1e-6  # the same drop on every row
+    assert not confidently_within(mean, sd, 0.003)
+    assert boot.soft_loss(sure) == (0.0, 0.0)
+    # one row of 400 a little less sure: a soft loss far below the tolerance
+    nudged = sure.clone()
+    nudged[0, 0] = 4.0
+    assert confidently_within(*boot.soft_loss(nudged), 0.003)
+    # binary accuracy: p(true) is p for positives and 1 - p for negatives; AUROC has no soft check
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    logit = torch.tensor([[-2.0], [2.0], [2.0], [-2.0]])
+    assert PairedBootstrap("binary", 1, "acc", y, logit).soft_loss(logit * 0.5)[0] > 0
+    assert PairedBootstrap("binary", 1, "auroc", y, logit).soft_loss(logit * 0.5) is None

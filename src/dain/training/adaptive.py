@@ -7,8 +7,11 @@ It counts the FLOPs each setting spends per sample on validation rows and keeps 
 least ``MIN_SAVING`` (5%) of the trained setting's FLOPs and that validation is confident loses at most
 ``tolerance``: on ``BOOTSTRAP`` paired bootstrap resamples of the validation rows (the same rows for every setting)
 the metric's loss against the trained setting must stay within ``tolerance`` at its one-sided 95% bound (mean +
-1.645 std), not merely on average. A mean alone let a setting that flips many rows both ways
-through: on AV-digits validation said -0.08 point and test lost 0.45. Only validation rows decide; the test split is
+1.645 std), not merely on average. A mean alone let a setting that flips many rows both ways through: on AV-digits
+validation said -0.08 point and test lost 0.45. Where the metric is accuracy, the soft accuracy (mean probability of
+the true class) must pass the same test on the same resamples: on a saturated validation split (AV-digits: 100% for
+every setting) every accuracy loss is 0 +- 0 and the cheapest setting won blind (the 0.93 cascade, -0.67 on test),
+while the soft accuracy still sees how much less sure a setting is. Only validation rows decide; the test split is
 scored once, afterwards, with the chosen setting. When nothing cheaper is within tolerance, the trained setting
 stays. So does a validation split too small to resolve the tolerance (fewer than ``1 / tolerance`` rows: 334 for
 0.3 point, below which one sample moves accuracy by more than the tolerance); on BasicMotions (8 validation rows)
@@ -64,6 +67,7 @@ class PairedBootstrap:
         gen = torch.Generator().manual_seed(seed)
         self.rows = [torch.randint(0, n, (n,), generator=gen) for _ in range(resamples)]
         self.reference = [self._value(reference, rows) for rows in self.rows]
+        self.soft_reference = _true_class_probability(task, metric, reference, target)
 
     def _value(self, logits: torch.Tensor, rows: torch.Tensor) -> float:
         from dain.training.metrics import compute_metrics
@@ -85,6 +89,32 @@ class PairedBootstrap:
             return float("nan"), float("nan")
         arr = np.asarray(losses)
         return float(arr.mean()), float(arr.std())
+
+    def soft_loss(self, candidate: torch.Tensor) -> tuple[float, float] | None:
+        """Soft accuracy (mean probability of the true class) lost by ``candidate``, as (mean, std) over the same
+        resamples; ``None`` where the metric is not accuracy. It is in accuracy's units and moves with every row's
+        confidence, so it still tells settings apart where validation accuracy is saturated (AV-digits: 100% for
+        every setting, hence a loss of 0 +- 0 and a blind choice of the cheapest)."""
+        if self.soft_reference is None:
+            return None
+        cand = _true_class_probability(self.task, self.metric, candidate, self.target)
+        diff = (self.soft_reference - cand).double()
+        losses = torch.stack([diff.index_select(0, rows).mean() for rows in self.rows]).numpy()
+        return float(losses.mean()), float(losses.std())
+
+
+def _true_class_probability(task: str, metric: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """Per row, the predicted probability of the true class (its mean is the soft accuracy); ``None`` unless the
+    metric is the accuracy of a single-label task."""
+    if metric != "acc" or task not in ("multiclass", "binary"):
+        return None
+    from dain.training.metrics import predictions
+
+    p = predictions(task, logits.float())
+    if task == "binary":
+        t = target.view(-1).float()
+        return torch.where(t > 0.5, p, 1.0 - p)
+    return p.gather(1, target.long().view(-1, 1)).squeeze(1)
 
 
 def bootstrap_loss(
@@ -161,7 +191,7 @@ def calibrate_inference(
             evals[(budget, threshold)] = evaluate(model, data, "val")
         res = evals[(budget, threshold)]
         lost, sd = boot.loss(res.logits)
-        return {
+        out = {
             "budget": budget,
             "threshold": threshold,
             "metric": float(res.metrics[metric]),
@@ -169,13 +199,19 @@ def calibrate_inference(
             "loss_std": sd,
             "flops_per_sample": _val_flops(model, data),
         }
+        soft = boot.soft_loss(res.logits)
+        if soft is not None:
+            out["soft_loss_mean"], out["soft_loss_std"] = soft
+        return out
 
     full = score(None, None)
     settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in grid]
     best = None
     worth = (1.0 - MIN_SAVING) * full["flops_per_sample"]
     for s in settings:
-        s["within_tolerance"] = confidently_within(s["loss_mean"], s["loss_std"], tolerance)
+        s["within_tolerance"] = confidently_within(s["loss_mean"], s["loss_std"], tolerance) and (
+            "soft_loss_mean" not in s or confidently_within(s["soft_loss_mean"], s["soft_loss_std"], tolerance)
+        )
         cheaper = s["flops_per_sample"] < (best["flops_per_sample"] if best else worth)
         if s["within_tolerance"] and cheaper:
             best = s
