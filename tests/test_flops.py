@@ -59,7 +59,41 @@ def test_model_with_gru_encoder_counts_the_gru() -> None:
     spec = tiny_spec("sequence")  # s1 [6, 3], s2 [6, 2]: GRU encoders by default
     model = build_model("early_fusion", spec, hidden=8)
     batch = tiny_batch(spec, n=4)
-    gru = 6 * 3 * (2 * 8 * 8 + 2 * 8 * 8)  # per sample and modality: 6 steps, input = hidden = 8
+    # per sample and modality: 6 steps (row 2 of 4: 4, its last two unobserved), input = hidden = 8
+    gru = (4 * 6 - 2) / 4 * 3 * (2 * 8 * 8 + 2 * 8 * 8)
     proj = 6 * 2 * 3 * 8 + 6 * 2 * 2 * 8
     head = 2 * 16 * 8 + 2 * 8 * 3
     assert count_flops(model, batch) == 2 * gru + proj + head
+
+
+def test_gru_encoder_skips_trailing_padding_and_keeps_every_observed_state() -> None:
+    from dain.data.spec import ModalitySpec
+    from dain.encoders.sequence import GRUEncoder
+
+    torch.manual_seed(0)
+    enc = GRUEncoder(ModalitySpec("s", "sequence", (7, 3)), hidden=8).eval()
+    x = torch.randn(5, 7, 3)
+    steps = torch.ones(5, 7, dtype=torch.bool)
+    steps[0, 4:] = False  # trailing padding
+    steps[1, 1:3] = False  # an inner gap, observed to the end: nothing skipped on this row
+    steps[2, 2:] = False
+    steps[2, 5] = True  # a gap, then trailing padding after step 5
+    steps[3] = False  # no observed step at all
+    with torch.no_grad():
+        out = enc(x, steps)
+        ref = enc.norm(enc.gru(torch.relu(enc.proj(x)))[0])  # every step of every row
+    seen = steps.unsqueeze(-1)
+    torch.testing.assert_close(out.tokens * seen, ref * seen)
+    torch.testing.assert_close(out.pooled[[0, 1, 2, 4]], ((ref * seen).sum(1) / seen.sum(1).clamp_min(1))[[0, 1, 2, 4]])
+    assert torch.equal(out.token_mask, steps) and torch.equal(out.pooled[3], torch.zeros(8))
+    # FLOPs follow the steps that run: lengths 4, 7, 6, 1 (none observed: one step), 7
+    per_step = 3 * (2 * 8 * 8 + 2 * 8 * 8)
+    proj = 5 * 7 * 2 * 3 * 8
+    assert total_flops(enc, lambda: enc(x, steps)) == proj + (4 + 7 + 6 + 1 + 7) * per_step
+    # every row observed to the end: the plain GRU, no packing
+    full = torch.ones(5, 7, dtype=torch.bool)
+    assert total_flops(enc, lambda: enc(x, full)) == proj + 5 * 7 * per_step
+    # gradients reach every parameter through the packed path
+    enc.train()
+    enc(x, steps).pooled.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
