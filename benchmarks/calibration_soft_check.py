@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from dain.training.adaptive import MIN_SAVING, calibrate_inference, confidently_within
+from dain.training.adaptive import MIN_SAVING, calibrate_inference, candidates_z, confidently_within
 from dain.training.runner import efficiency, evaluate, load_run
 
 
@@ -24,7 +24,7 @@ def _choice_without_soft_check(record: dict) -> dict | None:
     worth = (1.0 - MIN_SAVING) * record["full"]["flops_per_sample"]
     best = None
     for s in record["settings"]:
-        ok = confidently_within(s["loss_mean"], s["loss_std"], record["tolerance"])
+        ok = confidently_within(s["loss_mean"], s["loss_std"], record["tolerance"], record.get("z", candidates_z(1)))
         if ok and s["flops_per_sample"] < (best["flops_per_sample"] if best else worth):
             best = s
     return None if best is None else {"budget": best["budget"], "threshold": best["threshold"]}

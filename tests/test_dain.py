@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import pytest
 import torch
@@ -695,9 +696,12 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     assert m.budget == 0 and m.gating == "topk"  # budget 0: the shared agent alone
     # zero tolerance: only settings whose paired bootstrap bound loses nothing qualify; the cheapest of them wins
     rec = calibrate_inference(m, data, "acc", 0.0, grid)
-    for s in rec["settings"]:  # accuracy and soft accuracy must both be within the tolerance at their bounds
-        hard = s["loss_mean"] + 1.645 * s["loss_std"] <= 0.0
-        assert s["within_tolerance"] == (hard and s["soft_loss_mean"] + 1.645 * s["soft_loss_std"] <= 0.0)
+    # accuracy and soft accuracy must both be within the tolerance at their bounds, corrected for the 5 candidates
+    z = rec["z"]
+    assert z == pytest.approx(NormalDist().inv_cdf(1 - 0.05 / 5)) == pytest.approx(2.326, abs=1e-3)
+    for s in rec["settings"]:
+        hard = s["loss_mean"] + z * s["loss_std"] <= 0.0
+        assert s["within_tolerance"] == (hard and s["soft_loss_mean"] + z * s["soft_loss_std"] <= 0.0)
     ok = [s for s in rec["settings"] if s["within_tolerance"]]
     cheaper = [s for s in ok if s["flops_per_sample"] < (1 - MIN_SAVING) * rec["full"]["flops_per_sample"]]
     if cheaper:
@@ -745,6 +749,16 @@ def test_bootstrap_loss_is_paired_and_signed() -> None:
     assert gain < 0  # the better candidate loses a negative amount
     mae = bootstrap_loss("regression", 1, "mae", torch.zeros(4), torch.zeros(4, 1), torch.ones(4, 1))
     assert mae == (1.0, 0.0)  # lower-is-better metrics count a rise as the loss
+
+
+def test_calibration_bound_is_corrected_for_the_number_of_candidates() -> None:
+    from dain.training.adaptive import candidates_z, confidently_within
+
+    assert candidates_z(1) == pytest.approx(1.645, abs=1e-3)  # one candidate: the plain one-sided 95% bound
+    assert candidates_z(14) == pytest.approx(2.69, abs=1e-2)  # each at 1 - 0.05 / 14
+    assert candidates_z(14) > candidates_z(5) > candidates_z(1)
+    # a loss of 0.1 +- 0.08 passes a 0.3 tolerance alone (0.23) but not as one of 14 candidates (0.32)
+    assert confidently_within(0.1, 0.08, 0.3) and not confidently_within(0.1, 0.08, 0.3, candidates_z(14))
 
 
 def test_soft_accuracy_loss_separates_settings_where_accuracy_is_saturated() -> None:
