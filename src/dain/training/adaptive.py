@@ -64,10 +64,11 @@ class PairedBootstrap:
         seed: int = 0,
     ) -> None:
         self.task, self.num_outputs, self.metric, self.target = task, num_outputs, metric, target
-        self.sign = 1.0 if _lower_is_better(metric) else -1.0
+        self.sign = 1.0 if lower_is_better(metric) else -1.0
         n = len(target)
         gen = torch.Generator().manual_seed(seed)
-        self.rows = [torch.randint(0, n, (n,), generator=gen) for _ in range(resamples)]
+        draws = [torch.randint(0, n, (n,), generator=gen) for _ in range(resamples)]
+        self.rows = torch.stack(draws) if draws else torch.zeros(0, n, dtype=torch.long)  # [resamples, n]
         self.reference = [self._value(reference, rows) for rows in self.rows]
         self.soft_reference = _true_class_probability(task, metric, reference, target)
 
@@ -100,8 +101,7 @@ class PairedBootstrap:
         if self.soft_reference is None:
             return None
         cand = _true_class_probability(self.task, self.metric, candidate, self.target)
-        diff = (self.soft_reference - cand).double()
-        losses = torch.stack([diff.index_select(0, rows).mean() for rows in self.rows]).numpy()
+        losses = (self.soft_reference - cand).double()[self.rows].mean(1).numpy()
         return float(losses.mean()), float(losses.std())
 
 
@@ -148,6 +148,30 @@ def confidently_within(loss_mean: float, loss_std: float, tolerance: float, z: f
     return bool(loss_mean + z * loss_std <= tolerance)
 
 
+def passes(setting: dict[str, Any], tolerance: float, z: float, soft: bool = True) -> bool:
+    """A candidate's record passes the bound at ``z``: its metric loss and, where recorded (and ``soft``), its
+    soft-accuracy loss are confidently within ``tolerance``."""
+    if not confidently_within(setting["loss_mean"], setting["loss_std"], tolerance, z):
+        return False
+    if not soft or "soft_loss_mean" not in setting:
+        return True
+    return confidently_within(setting["soft_loss_mean"], setting["soft_loss_std"], tolerance, z)
+
+
+def cheapest_passing(
+    settings: list[dict[str, Any]], full_flops: float, tolerance: float, z: float, soft: bool = True
+) -> dict[str, Any] | None:
+    """The rule calibration applies to its candidates' records: the cheapest that saves at least ``MIN_SAVING`` of
+    ``full_flops`` and :func:`passes` (``None``: the trained setting stays)."""
+    best = None
+    for s in settings:
+        if passes(s, tolerance, z, soft) and s["flops_per_sample"] < (
+            best["flops_per_sample"] if best else (1.0 - MIN_SAVING) * full_flops
+        ):
+            best = s
+    return best
+
+
 def min_val_rows(tolerance: float) -> int:
     """Validation rows needed before a metric difference of ``tolerance`` can be told from one sample's flip."""
     return math.ceil(1.0 / tolerance) if tolerance > 0 else 0
@@ -158,7 +182,8 @@ def _val_flops(model: torch.nn.Module, data: MultimodalDataset, rows: int = 512)
     return float(model.flops_per_sample(make_batch(data, idx)))
 
 
-def _lower_is_better(metric: str) -> bool:
+def lower_is_better(metric: str) -> bool:
+    """Error metrics, where a loss is a rise."""
     return metric in ("mae", "mse", "rmse", "loss")
 
 
@@ -217,16 +242,10 @@ def calibrate_inference(
 
     full = score(None, None)
     settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in grid]
-    best = None
-    worth = (1.0 - MIN_SAVING) * full["flops_per_sample"]
     z = candidates_z(len(settings))
     for s in settings:
-        s["within_tolerance"] = confidently_within(s["loss_mean"], s["loss_std"], tolerance, z) and (
-            "soft_loss_mean" not in s or confidently_within(s["soft_loss_mean"], s["soft_loss_std"], tolerance, z)
-        )
-        cheaper = s["flops_per_sample"] < (best["flops_per_sample"] if best else worth)
-        if s["within_tolerance"] and cheaper:
-            best = s
+        s["within_tolerance"] = passes(s, tolerance, z)
+    best = cheapest_passing(settings, full["flops_per_sample"], tolerance, z)
     chosen = None if best is None else {"budget": best["budget"], "threshold": best["threshold"]}
     model.set_calibration(**(chosen or {}))
     record = {"chosen": chosen, "metric": metric, "tolerance": tolerance, "z": z, "full": full, "settings": settings}
@@ -257,7 +276,7 @@ def _tree_weight(
     every weight's logits are formed from ``base.logits`` and theirs, as the forward forms them."""
     from dain.training.metrics import compute_metrics
 
-    sign = -1.0 if _lower_is_better(metric) else 1.0
+    sign = -1.0 if lower_is_better(metric) else 1.0
     spec = data.spec
     boot = PairedBootstrap(spec.task, spec.num_outputs, metric, base.target, base.logits)
     model.set_calibration(**setting)
