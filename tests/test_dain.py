@@ -610,6 +610,41 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
         torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
 
 
+def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
+    """``tree_agent=auto``: a tree agent for a binary task with enough training rows (LightGBM installed), none for
+    multiclass or small splits; the harness resolves it before building and saves the resolved value."""
+    pytest.importorskip("lightgbm")
+    import dataclasses
+
+    import numpy as np
+
+    from dain.config import RunConfig
+    from dain.models.dain import DAIN
+    from dain.training.runner import build_from_config
+    from tests.conftest import tiny_dataset
+
+    def binary(n: int):  # noqa: ANN202
+        d = tiny_dataset(n=n)
+        spec = dataclasses.replace(d.spec, task="binary", num_outputs=1, class_names=())
+        return dataclasses.replace(d, spec=spec, target=(d.target > 0).astype(np.float32))
+
+    cfg = DAIN.Config()
+    assert cfg.tree_agent == "auto"
+    assert DAIN.resolve_config(cfg, binary(240)).tree_agent == "never"  # 168 training rows < tree_min_rows
+    small_min = dataclasses.replace(cfg, tree_min_rows=100)
+    assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
+    assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "never"  # multiclass
+    assert DAIN.resolve_config(dataclasses.replace(cfg, tree_agent="never"), binary(240)).tree_agent == "never"
+    assert build_model("dain", binary(240).spec).tree is None  # built directly, auto has no tree agent
+    run = RunConfig.from_dict({"model": {"name": "dain", "params": {"hidden": 16, "tree_min_rows": 100}}})
+    data, model = build_from_config(run, binary(240))
+    assert model.tree is not None and run.model.params["tree_agent"] == "always"
+    again = RunConfig.from_dict(run.to_dict())
+    assert build_from_config(again, data)[1].roles == model.roles  # the saved config rebuilds the same agents
+    with pytest.raises(ValueError):
+        build_model("dain", data.spec, tree_agent="on")
+
+
 def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_validation() -> None:
     pytest.importorskip("lightgbm")
     from dain.data.spec import make_batch as data_batch
@@ -658,18 +693,6 @@ def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_valid
         assert m.tree_weight == rec["chosen"]["tree_weight"]
     else:
         assert m.tree_weight == 0.0
-
-
-def test_tree_agent_auto_needs_enough_rows() -> None:
-    pytest.importorskip("lightgbm")
-    from tests.conftest import tiny_dataset
-
-    data = tiny_dataset(n=120)
-    m = build_model("dain", data.spec, hidden=16, tree_agent="auto", tree_min_rows=1000)
-    m.prepare(data)
-    assert not m.tree.fitted  # too few training rows: the agent stays unavailable
-    with pytest.raises(ValueError):
-        build_model("dain", data.spec, tree_agent="on")
 
 
 # ------------------------------------------------------------------------------------------- calibrated cascade

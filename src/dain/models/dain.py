@@ -47,6 +47,7 @@ from dain.models.dain_parts.tree_agent import TreeAgent
 
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
+TREE_AUTO_TASKS = ("binary",)  # where tree_agent=auto gives a tree agent (see Config.tree_agent)
 ADAPTIVE_MODES = ("auto", "off")
 
 
@@ -79,8 +80,10 @@ class DAIN(nn.Module):
         lambda_sparse: float = 0.01
         lambda_comm: float = 0.001  # per kilobit per sample
         # a LightGBM agent over the summary features, cross-fitted before training (see dain_parts/tree_agent.py):
-        # always | never | auto (when LightGBM is installed and the train split has >= tree_min_rows rows)
-        tree_agent: str = "never"
+        # always | never | auto: `always` for a binary task whose train split has >= tree_min_rows rows when
+        # LightGBM is installed, else `never` (a multiclass booster scores one tree per class and round); resolved
+        # from the data by the harness (resolve_config) and saved resolved; built directly, auto has no tree agent
+        tree_agent: str = "auto"
         tree_min_rows: int = 1000
         # inference after training: "auto" = the cheapest of the lower budgets and the confidence cascade whose
         # validation metric is within adaptive_tolerance of the trained budget's (chosen by the harness on
@@ -103,7 +106,8 @@ class DAIN(nn.Module):
         if cfg.tree_agent not in TREE_MODES:
             raise ValueError(f"dain: tree_agent must be one of {TREE_MODES}, got {cfg.tree_agent!r}")
         self.role_specs: list[AgentRole] = [parse_role(r, names) for r in roles]
-        if cfg.tree_agent != "never":
+        with_tree = cfg.tree_agent == "always"
+        if with_tree:
             self.role_specs.append(AgentRole("tree", (), "tree:summary"))
         self.roles: list[str] = [SHARED] + [r.text for r in self.role_specs]
         self.agent_names: list[str] = [f"a{i}:{r}" for i, r in enumerate(self.roles)]
@@ -122,7 +126,7 @@ class DAIN(nn.Module):
         self.agents = nn.ModuleList(
             [Agent(len(r.modalities) * d if r.kind != "tree" else C, w, C, cfg.dropout) for r in self.role_specs]
         )
-        self.tree = TreeAgent(spec) if cfg.tree_agent != "never" else None
+        self.tree = TreeAgent(spec) if with_tree else None
         self._tree_batch: dict | None = None  # the batch of the running forward: tree logits for the rows that ask
         self.comm = nn.ModuleList([CommRound(w, cfg.msg_dim, cfg.msg_bits) for _ in range(cfg.comm_rounds)])
         read = torch.zeros(K, M)
@@ -138,6 +142,21 @@ class DAIN(nn.Module):
         self.register_load_state_dict_post_hook(lambda module, _keys: module._apply_calibration())
 
     # ------------------------------------------------------------------ public API
+    @staticmethod
+    def resolve_config(cfg: Config, data) -> Config:  # noqa: ANN001
+        """The config with its data-dependent defaults decided from ``data`` (its task and train rows, never its
+        names): ``tree_agent="auto"`` becomes ``always`` or ``never``. The harness calls it before building and
+        saves the result, so a saved config rebuilds the same model."""
+        if cfg.tree_agent != "auto":
+            return cfg
+        use = data.spec.task in TREE_AUTO_TASKS and len(data.splits["train"]) >= cfg.tree_min_rows
+        if use:
+            try:
+                import lightgbm  # noqa: F401
+            except ImportError:
+                use = False
+        return dataclasses.replace(cfg, tree_agent="always" if use else "never")
+
     def set_budget(self, k: int | None) -> None:
         """Routed agents per sample besides the shared agent (test-time, no retraining); ``None`` restores the
         trained budget."""
@@ -221,17 +240,9 @@ class DAIN(nn.Module):
 
     # ------------------------------------------------------------------ internals
     def prepare(self, data, cache_dir=None) -> None:  # noqa: ANN001
-        """Before training: cross-fit the tree agent (when there is one and ``tree_agent`` says so)."""
+        """Before training: cross-fit the tree agent (when there is one)."""
         if self.tree is None:
             return
-        n_train = len(data.splits["train"])
-        if self.cfg.tree_agent == "auto":
-            try:
-                import lightgbm  # noqa: F401
-            except ImportError:
-                return
-            if n_train < self.cfg.tree_min_rows:
-                return
         self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads())
 
     def _relative_costs(self) -> torch.Tensor:

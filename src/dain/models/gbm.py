@@ -120,7 +120,7 @@ def tree_comparisons(booster) -> float:  # noqa: ANN001
 
 @register_model("gbm")
 class GBMModel(nn.Module):
-    """LightGBM on summary features (``pip install 'dain[gbm]'``). Hyper-parameters follow the P12 reference run of
+    """LightGBM on summary features (LightGBM is a dependency of dain). Hyper-parameters follow the P12 reference run of
     notes/benchmarks.md: up to 2000 trees, learning rate 0.02, 31 leaves, row/column subsampling 0.8/0.5."""
 
     fit_direct_model = True
@@ -148,7 +148,7 @@ class GBMModel(nn.Module):
         try:
             import lightgbm
         except ImportError as e:
-            raise DainError("model 'gbm' needs LightGBM: pip install 'dain[gbm]' (or lightgbm)") from e
+            raise DainError("model 'gbm' needs LightGBM (a dependency of dain): pip install lightgbm") from e
         return lightgbm
 
     def fit_direct(self, data: MultimodalDataset, seed: int = 0, modality_dropout: float = 0.0) -> dict[str, float]:

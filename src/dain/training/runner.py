@@ -76,9 +76,12 @@ def build_from_config(
     if data is None:
         data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
     model_cfg = make_config(cfg.model.name, cfg.model.params)
+    cls = MODELS.get(cfg.model.name)
+    if hasattr(cls, "resolve_config"):  # data-dependent defaults (dain's tree_agent=auto), saved resolved
+        model_cfg = cls.resolve_config(model_cfg, data)
     cfg.model.params = config_to_dict(model_cfg)
     try:
-        model = MODELS.get(cfg.model.name)(data.spec, model_cfg)
+        model = cls(data.spec, model_cfg)
     except ValueError as e:  # a model's own check of its options (e.g. dain's gating)
         msg = str(e).removeprefix(f"{cfg.model.name}: ")
         raise ConfigError(f"model {cfg.model.name!r}: {msg} (set with --set or model.params)") from e
@@ -294,7 +297,17 @@ def _fit(
     elif task in TIEBREAK_TASKS:
         metric = "select"  # the task's metric, ties broken by validation loss
     if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
+        tree = getattr(model, "tree", None)
+        loud = tree is not None and resolve_progress(progress) != "quiet"
+        t0 = time.perf_counter()
+        if loud:  # minutes on large splits, before the first epoch bar: say what runs
+            n = len(data.splits["train"])
+            print(
+                f"dain: cross-fitting the tree agent ({tree.folds} LightGBM folds, {n} training rows)", file=sys.stderr
+            )
         model.prepare(data, out / "cache")
+        if loud:
+            print(f"dain: tree agent fitted in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     # what an interaction-aware router asks for (timemoe), estimated once per training split and cached
     ri = provide_interactions(model, data, progress=bool(progress))
     if ri is not None:  # the run's record of what its router was given (and what that cost)

@@ -28,7 +28,9 @@ def _lgb():
     try:
         import lightgbm
     except ImportError as e:
-        raise DainError("dain's tree agent needs LightGBM: pip install 'dain[gbm]' (or set tree_agent=never)") from e
+        raise DainError(
+            "dain's tree agent needs LightGBM (a dependency of dain): pip install lightgbm (or set tree_agent=never)"
+        ) from e
     return lightgbm
 
 
