@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from dain.data.spec import make_batch
-from dain.models.gbm import lightgbm_params, summary_features
+from dain.models.gbm import summary_features
 from dain.training.frontier import primary_metric
 from dain.training.metrics import compute_metrics
 from dain.training.runner import _finish, load_run
@@ -44,15 +44,7 @@ def full_booster(tree, data, seed: int, threads: int):  # noqa: ANN001, ANN201
     x = summary_features(data.spec, data.inputs, data.mask, data.steps)
     y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
     tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
-    spec = data.spec
-    params = lightgbm_params(spec.task, spec.num_outputs, len(tr), seed, threads, tree.learning_rate, tree.num_leaves)
-    b = lgb.train(
-        params,
-        lgb.Dataset(x[tr], y[tr]),
-        num_boost_round=2000,
-        valid_sets=[lgb.Dataset(x[va], y[va])],
-        callbacks=[lgb.early_stopping(tree.early_stopping, verbose=False)],
-    )
+    b = tree.train_booster(tree.params(len(tr), seed, threads), x, y, tr, va)
     return lgb.Booster(model_str=b.model_to_string(num_iteration=b.best_iteration or None))
 
 

@@ -60,35 +60,16 @@ class TreeAgent(nn.Module):
     # ------------------------------------------------------------------ fitting
     def fit(self, data: MultimodalDataset, seed: int = 0, threads: int = 1) -> dict[str, float]:
         """Cross-fit the boosters on the train split (early stopping on val) and keep out-of-fold train logits."""
-        lgb = _lgb()
-        task = self.spec.task
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
         tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
-        n_fit = len(tr) * (self.folds - 1) // self.folds
-        params = lightgbm_params(
-            task,
-            self.spec.num_outputs,
-            n_fit,
-            seed,
-            threads,
-            self.learning_rate,
-            self.num_leaves,
-        )
-        if task == "regression":  # the agent's logits feed a network trained with the squared error
-            params.update(objective="regression", metric="l2")
+        params = self.params(len(tr) * (self.folds - 1) // self.folds, seed, threads)
         rng = np.random.default_rng(seed)
         fold_of = rng.permutation(len(tr)) % self.folds
         texts, oof = [], {}
         for f in range(self.folds):
             fit_rows, held = tr[fold_of != f], tr[fold_of == f]
-            booster = lgb.train(
-                params,
-                lgb.Dataset(x[fit_rows], y[fit_rows]),
-                num_boost_round=2000,
-                valid_sets=[lgb.Dataset(x[va], y[va])],
-                callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
-            )
+            booster = self.train_booster(params, x, y, fit_rows, va)
             texts.append(booster.model_to_string(num_iteration=booster.best_iteration or None))
             held_logits = self._to_logits(booster.predict(x[held], num_iteration=booster.best_iteration or None))
             oof.update({int(r): held_logits[i] for i, r in enumerate(held)})
@@ -96,6 +77,25 @@ class TreeAgent(nn.Module):
         self.model_bytes = torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
         self._boosters, self._oof, self._path_len = None, oof, None
         return {"trees": float(sum(t.count("Tree=") for t in texts))}
+
+    def params(self, n_fit: int, seed: int, threads: int) -> dict:
+        """LightGBM parameters of the boosters: ``gbm``'s, sized from ``n_fit`` training rows."""
+        task = self.spec.task
+        p = lightgbm_params(task, self.spec.num_outputs, n_fit, seed, threads, self.learning_rate, self.num_leaves)
+        if task == "regression":  # the agent's logits feed a network trained with the squared error
+            p.update(objective="regression", metric="l2")
+        return p
+
+    def train_booster(self, params: dict, x: np.ndarray, y: np.ndarray, rows: np.ndarray, val: np.ndarray):  # noqa: ANN201
+        """One booster on the ``rows`` of ``x``/``y``, early-stopped on the ``val`` rows."""
+        lgb = _lgb()
+        return lgb.train(
+            params,
+            lgb.Dataset(x[rows], y[rows]),
+            num_boost_round=2000,
+            valid_sets=[lgb.Dataset(x[val], y[val])],
+            callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
+        )
 
     def _to_logits(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=np.float64)
