@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from dain.data.spec import make_batch
-from dain.models.gbm import summary_features
 from dain.training.frontier import primary_metric
 from dain.training.metrics import compute_metrics
 from dain.training.runner import _finish, load_run
@@ -41,9 +40,7 @@ def full_booster(tree, data, seed: int, threads: int):  # noqa: ANN001, ANN201
     """One booster on every training row with the tree agent's parameters (early stopping on val)."""
     import lightgbm as lgb
 
-    x = summary_features(data.spec, data.inputs, data.mask, data.steps)
-    y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
-    tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
+    x, y, tr, va = tree.arrays(data)
     b = tree.train_booster(tree.params(len(tr), seed, threads), x, y, tr, va)
     return lgb.Booster(model_str=b.model_to_string(num_iteration=b.best_iteration or None))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -43,7 +44,7 @@ from dain.models.dain_parts.objectives import (
     route_loss,
     route_target,
 )
-from dain.models.dain_parts.tree_agent import TreeAgent
+from dain.models.dain_parts.tree_agent import TreeAgent, lightgbm_available
 
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
@@ -150,11 +151,7 @@ class DAIN(nn.Module):
         if cfg.tree_agent != "auto":
             return cfg
         use = data.spec.task in TREE_AUTO_TASKS and len(data.splits["train"]) >= cfg.tree_min_rows
-        if use:
-            try:
-                import lightgbm  # noqa: F401
-            except ImportError:
-                use = False
+        use = use and lightgbm_available()
         return dataclasses.replace(cfg, tree_agent="always" if use else "never")
 
     def set_budget(self, k: int | None) -> None:
@@ -239,11 +236,17 @@ class DAIN(nn.Module):
         return flops
 
     # ------------------------------------------------------------------ internals
-    def prepare(self, data, cache_dir=None) -> None:  # noqa: ANN001
-        """Before training: cross-fit the tree agent (when there is one)."""
+    def prepare(self, data, cache_dir=None, log=None) -> None:  # noqa: ANN001
+        """Before training: cross-fit the tree agent (when there is one); ``log(text)`` reports it (it can take
+        minutes, before the first epoch)."""
         if self.tree is None:
             return
+        log = log or (lambda _text: None)
+        n = len(data.splits["train"])
+        log(f"dain: cross-fitting the tree agent ({self.tree.folds} LightGBM folds, {n} training rows)")
+        t0 = time.perf_counter()
         self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads())
+        log(f"dain: tree agent fitted in {time.perf_counter() - t0:.1f} s")
 
     def _relative_costs(self) -> torch.Tensor:
         """Cost of each agent [K+1] as a fraction of running every encoder and routed agent (shared: 0), counted

@@ -297,17 +297,8 @@ def _fit(
     elif task in TIEBREAK_TASKS:
         metric = "select"  # the task's metric, ties broken by validation loss
     if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
-        tree = getattr(model, "tree", None)
-        loud = tree is not None and resolve_progress(progress) != "quiet"
-        t0 = time.perf_counter()
-        if loud:  # minutes on large splits, before the first epoch bar: say what runs
-            n = len(data.splits["train"])
-            print(
-                f"dain: cross-fitting the tree agent ({tree.folds} LightGBM folds, {n} training rows)", file=sys.stderr
-            )
-        model.prepare(data, out / "cache")
-        if loud:
-            print(f"dain: tree agent fitted in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        quiet = resolve_progress(progress) == "quiet"
+        model.prepare(data, out / "cache", log=None if quiet else lambda text: print(text, file=sys.stderr))
     # what an interaction-aware router asks for (timemoe), estimated once per training split and cached
     ri = provide_interactions(model, data, progress=bool(progress))
     if ri is not None:  # the run's record of what its router was given (and what that cost)

@@ -24,6 +24,13 @@ from dain.errors import DainError
 from dain.models.gbm import lightgbm_params, summary_features, tree_comparisons
 
 
+def lightgbm_available() -> bool:
+    """Whether LightGBM can be imported (a dependency of dain, but an install with ``--no-deps`` may lack it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("lightgbm") is not None
+
+
 def _lgb():
     try:
         import lightgbm
@@ -60,9 +67,7 @@ class TreeAgent(nn.Module):
     # ------------------------------------------------------------------ fitting
     def fit(self, data: MultimodalDataset, seed: int = 0, threads: int = 1) -> dict[str, float]:
         """Cross-fit the boosters on the train split (early stopping on val) and keep out-of-fold train logits."""
-        x = summary_features(self.spec, data.inputs, data.mask, data.steps)
-        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
-        tr, va = np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
+        x, y, tr, va = self.arrays(data)
         params = self.params(len(tr) * (self.folds - 1) // self.folds, seed, threads)
         rng = np.random.default_rng(seed)
         fold_of = rng.permutation(len(tr)) % self.folds
@@ -77,6 +82,12 @@ class TreeAgent(nn.Module):
         self.model_bytes = torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
         self._boosters, self._oof, self._path_len = None, oof, None
         return {"trees": float(sum(t.count("Tree=") for t in texts))}
+
+    def arrays(self, data: MultimodalDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the boosters train on: summary features [N, F], the first target column, train rows, val rows."""
+        x = summary_features(self.spec, data.inputs, data.mask, data.steps)
+        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
+        return x, y, np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
 
     def params(self, n_fit: int, seed: int, threads: int) -> dict:
         """LightGBM parameters of the boosters: ``gbm``'s, sized from ``n_fit`` training rows."""
