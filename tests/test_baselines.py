@@ -297,3 +297,46 @@ def test_lrtf_matches_formula() -> None:
         fused = fused + model.rank_weights[0, r] * prod
     fused = fused + model.fusion_bias
     torch.testing.assert_close(model(batch).logits, model.head(fused), atol=1e-5, rtol=1e-4)
+
+
+def test_gbm_summary_features_match_a_per_row_reference() -> None:
+    """The trees' features (gbm and DAIN's tree agent): a vector as it is, a sequence's per-channel mean / min / max /
+    last over its observed steps plus their count; NaN where a row observed no step or lacks the modality."""
+    import numpy as np
+
+    from dain.models.gbm import summary_features
+
+    rng = np.random.default_rng(0)
+    spec = DatasetSpec(
+        "t",
+        "binary",
+        1,
+        (
+            ModalitySpec("v", "vector", (3,)),
+            ModalitySpec("s", "sequence", (5, 2)),
+            ModalitySpec("u", "sequence", (4, 1)),
+        ),
+    )
+    N = 6
+    inputs = {k: rng.normal(size=(N, *m.shape)).astype(np.float32) for k, m in zip("vsu", spec.modalities)}
+    steps = rng.random((N, 5)) < 0.6
+    steps[0] = [True, False, True, False, False]  # inner gap, trailing unobserved steps
+    steps[1] = False  # present, but no step observed
+    mask = np.ones((N, 3), bool)
+    mask[2, 0] = mask[3, 1] = False  # missing modalities
+    got = summary_features(spec, inputs, mask, {"s": steps})  # "u" has no step mask: every step observed
+    assert got.shape == (N, 3 + 9 + 5) and got.dtype == np.float32
+
+    def seq_reference(x: np.ndarray, st: np.ndarray) -> list[float]:
+        obs = x[st]
+        if not len(obs):
+            return [np.nan] * (4 * x.shape[1]) + [0.0]
+        return [*obs.mean(0), *obs.min(0), *obs.max(0), *obs[-1], float(len(obs))]
+
+    for i in range(N):
+        want = [*inputs["v"][i]] if mask[i, 0] else [np.nan] * 3
+        s = seq_reference(inputs["s"][i], steps[i])
+        want += s if mask[i, 1] else [np.nan] * 9
+        want += seq_reference(inputs["u"][i], np.ones(4, bool))
+        np.testing.assert_allclose(got[i], np.asarray(want, np.float32), rtol=1e-6, equal_nan=True)
+    assert np.isnan(got[1, 3:11]).all() and got[1, 11] == 0.0  # no observed step: statistics NaN, count 0
