@@ -121,3 +121,21 @@ def test_bench_reports_figures(capsys) -> None:
         "comm_bits_per_sample",
     ):
         assert k in res, k
+
+
+def test_budget_curve_marks_budgets_above_the_trained_one_without_warning_per_point(dain_run: Path) -> None:
+    """The frontier's budget curve asks for every budget 0..K on purpose: the ones above the trained budget are
+    flagged ``extrapolated`` in the curve instead of a warning for each run and budget."""
+    import warnings
+
+    from dain.errors import DainWarning
+    from dain.training.frontier import CASCADE_THRESHOLDS, budget_curve
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DainWarning)
+        points = {p["setting"]: p for p in budget_curve([str(dain_run)])}
+    budgets = [f"budget={k}" for k in range(9)]  # K = 8 routed agents on mfeat's defaults
+    assert set(points) == set(budgets) | {f"adaptive={c}" for c in CASCADE_THRESHOLDS}
+    assert [bool(points[b].get("extrapolated")) for b in budgets] == [k > 3 for k in range(9)]
+    flops = [points[b]["flops_per_sample"] for b in budgets]
+    assert flops == sorted(flops) and flops[0] < flops[3]

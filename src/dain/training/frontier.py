@@ -74,10 +74,12 @@ def measure_latency(
 
 def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any]]:
     """Each point: a test-time setting (``budget=k`` or ``adaptive=c``) with the mean metric and mean FLOPs/sample
-    over ``run_dirs`` (the seeds of one DAIN model), the trained weights unchanged."""
+    over ``run_dirs`` (the seeds of one DAIN model), the trained weights unchanged. Budgets above the trained one
+    are marked ``extrapolated`` (the curve asks for them on purpose: no warning per run and budget)."""
     from dain.training.runner import apply_budget, efficiency, evaluate, load_run
 
     per: dict[str, list[tuple[float, float]]] = {}
+    extrapolated: set[str] = set()
     for run in run_dirs:
         _, data, model = load_run(run)
         metric = primary_metric(data.spec.task)
@@ -87,7 +89,11 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
             model.set_budget(None)
             model.set_gating(model.cfg.gating, model.cfg.threshold)
             if kind == "budget":
-                apply_budget(model, v)
+                if v > int(model.cfg.active_agents):
+                    extrapolated.add(f"{kind}={v}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DainWarning)
+                    apply_budget(model, v)
             else:
                 apply_budget(model, None, v)
             res = evaluate(model, data, split)
@@ -100,6 +106,7 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
             "metric_std": float(np.std([a for a, _ in v])),
             "flops_per_sample": float(np.mean([f for _, f in v])),
             "runs": len(v),
+            **({"extrapolated": True} if s in extrapolated else {}),
         }
         for s, v in per.items()
     ]
