@@ -561,8 +561,11 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
     assert m.roles[-1] == "tree:summary" and not m.tree.fitted
     with torch.no_grad():  # unfitted: the tree agent is never available
         assert not m.eval()(data_batch(data, data.splits["test"][:8])).routing["available"][:, -1].any()
-    m.prepare(data)
+    lines: list[str] = []
+    m.prepare(data, log=lines.append)
     assert m.tree.fitted
+    # the cross-fit reports its start, each fold and its end (minutes on a large train split)
+    assert len(lines) == m.tree.folds + 2 and "fold 1/5" in lines[1] and "fitted in" in lines[-1]
     tr = data.splits["train"][:32]
     batch = data_batch(data, tr)
     m.train()

@@ -245,7 +245,7 @@ class DAIN(nn.Module):
         n = len(data.splits["train"])
         log(f"dain: cross-fitting the tree agent ({self.tree.folds} LightGBM folds, {n} training rows)")
         t0 = time.perf_counter()
-        self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads())
+        self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads(), log=log)
         log(f"dain: tree agent fitted in {time.perf_counter() - t0:.1f} s")
 
     def _relative_costs(self) -> torch.Tensor:

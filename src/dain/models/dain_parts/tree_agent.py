@@ -15,6 +15,9 @@ gives the messaging state. Cost: one comparison per tree level visited, counted 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -65,8 +68,11 @@ class TreeAgent(nn.Module):
         return self.model_bytes.numel() > 0
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: MultimodalDataset, seed: int = 0, threads: int = 1) -> dict[str, float]:
-        """Cross-fit the boosters on the train split (early stopping on val) and keep out-of-fold train logits."""
+    def fit(
+        self, data: MultimodalDataset, seed: int = 0, threads: int = 1, log: Callable[[str], None] | None = None
+    ) -> dict[str, float]:
+        """Cross-fit the boosters on the train split (early stopping on val) and keep out-of-fold train logits;
+        ``log(text)`` gets one line per fold (a fold can take minutes on a large train split)."""
         x, y, tr, va = self.arrays(data)
         params = self.params(len(tr) * (self.folds - 1) // self.folds, seed, threads)
         rng = np.random.default_rng(seed)
@@ -74,7 +80,11 @@ class TreeAgent(nn.Module):
         texts, oof = [], {}
         for f in range(self.folds):
             fit_rows, held = tr[fold_of != f], tr[fold_of == f]
+            t0 = time.perf_counter()
             booster = self.train_booster(params, x, y, fit_rows, va)
+            if log is not None:
+                n = booster.best_iteration or booster.current_iteration()
+                log(f"dain: tree agent fold {f + 1}/{self.folds}: {n} rounds in {time.perf_counter() - t0:.1f} s")
             texts.append(booster.model_to_string(num_iteration=booster.best_iteration or None))
             held_logits = self._to_logits(booster.predict(x[held], num_iteration=booster.best_iteration or None))
             oof.update({int(r): held_logits[i] for i, r in enumerate(held)})
