@@ -228,13 +228,13 @@ def test_route_target_prefers_accurate_then_cheap_agents() -> None:
 def test_expected_cost_and_kbits() -> None:
     probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]], requires_grad=True)
     cost = torch.tensor([0.0, 0.2, 0.6])
-    assert float(expected_cost(probs, cost)) == pytest.approx((0.0 + 0.4) / 2)
+    assert float(expected_cost(probs, cost).detach()) == pytest.approx((0.0 + 0.4) / 2)
     kb = expected_kbits(probs, rounds=2, msg_dim=8, msg_bits=8, budget=2)
     # sample 0: all mass on the shared agent -> 1 expected slot; sample 1: 1 + 2 slots
-    assert float(kb) == pytest.approx(2 * 64 * (1 + 3) / 2 / 1000)
+    assert float(kb.detach()) == pytest.approx(2 * 64 * (1 + 3) / 2 / 1000)
     kb.backward()
     assert probs.grad[0, 0] < 0  # more mass on the shared agent -> fewer bits
-    assert float(expected_kbits(probs, rounds=0, msg_dim=8, msg_bits=8, budget=2)) == 0
+    assert float(expected_kbits(probs, rounds=0, msg_dim=8, msg_bits=8, budget=2).detach()) == 0
 
 
 def test_spec_term_tests_redundancy_agent_on_single_modalities() -> None:
@@ -251,7 +251,7 @@ def test_spec_term_tests_redundancy_agent_on_single_modalities() -> None:
     agent = m.agents[1]
     ref = per_sample_task_loss(agent.head(agent(torch.cat(parts, -1))), batch["target"], "multiclass").mean()
     torch.testing.assert_close(spec_loss, ref)
-    assert float(tiny(roles=["unique:a", "synergy:all"])._spec_loss(batch, pooled, batch["target"])) == 0
+    assert float(tiny(roles=["unique:a", "synergy:all"])._spec_loss(batch, pooled, batch["target"]).detach()) == 0
 
 
 def test_confidence() -> None:
