@@ -37,7 +37,8 @@ for n in 70 300; do for k in 0 1 2 3 4; do
     --out "$S/out_dense/n${n}_s$k"
 done; done
 for abl in "noagents lambda_agents=0" "noroute lambda_route=0 lambda_spec=0" \
-  "noaux lambda_agents=0 lambda_route=0 lambda_spec=0 lambda_sparse=0 lambda_comm=0" "budget0 active_agents=0"; do
+  "noaux lambda_agents=0 lambda_route=0 lambda_spec=0 lambda_sparse=0 lambda_comm=0" "budget0 active_agents=0" \
+  "topk4 active_agents=4" "width128 agent_width=128"; do
   set -- $abl; tag=$1; shift; sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
   for k in 0 1 2 3 4; do
     dain fit --data "$S/n70_s$k" --model dain "${sets[@]}" --threads 1 --no-progress --quiet --out "$S/abl/$tag/n70_s$k"

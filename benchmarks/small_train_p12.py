@@ -30,6 +30,8 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain (lambda_route=0, lambda_spec=0)": "abl/noroute/{name}",
     "dain (every auxiliary term 0)": "abl/noaux/{name}",
     "dain (active_agents=0: the shared agent alone)": "abl/budget0/{name}",
+    "dain (active_agents=4)": "abl/topk4/{name}",
+    "dain (agent_width=128)": "abl/width128/{name}",
 }
 
 
