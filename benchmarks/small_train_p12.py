@@ -32,6 +32,7 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain (active_agents=0: the shared agent alone)": "abl/budget0/{name}",
     "dain (active_agents=4)": "abl/topk4/{name}",
     "dain (agent_width=128)": "abl/width128/{name}",
+    "dain (one unique agent per modality, gating=dense)": "abl/uniquedense/{name}",
 }
 
 
