@@ -47,6 +47,8 @@ done
 for k in 0 1 2 3 4; do  # late fusion's structure inside DAIN: one unique agent per modality, all of them on every row
   dain fit --data "$S/n70_s$k" --model dain --set "roles=[unique:vitals,unique:labs,unique:static,unique:summary]" \
     --set gating=dense --threads 1 --no-progress --quiet --out "$S/abl/uniquedense/n70_s$k"
+  dain fit --data "$S/n70_s$k" --model dain --set "roles=[unique:vitals,unique:labs,unique:static,unique:summary]" \
+    --set gating=dense --set comm_rounds=0 --threads 1 --no-progress --quiet --out "$S/abl/uniquedense_nocomm/n70_s$k"
 done
 python benchmarks/small_train_p12.py summary "$S" > "$R/small_train_p12.jsonl"
 # the tree agent alone under feature variants (Raindrop splits 1 and 2)

@@ -33,6 +33,7 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain (active_agents=4)": "abl/topk4/{name}",
     "dain (agent_width=128)": "abl/width128/{name}",
     "dain (one unique agent per modality, gating=dense)": "abl/uniquedense/{name}",
+    "dain (the same, comm_rounds=0)": "abl/uniquedense_nocomm/{name}",
 }
 
 
