@@ -51,6 +51,11 @@ for k in 0 1 2 3 4; do  # late fusion's structure inside DAIN: one unique agent 
     --set gating=dense --set comm_rounds=0 --threads 1 --no-progress --quiet --out "$S/abl/uniquedense_nocomm/n70_s$k"
 done
 python benchmarks/small_train_p12.py summary "$S" > "$R/small_train_p12.jsonl"
+# the consensus weights on the same structure: learned (= the uniquedense runs above), uniform, uniform without the
+# shared agent
+for mode in uniform uniform_noshared; do for k in 0 1 2 3 4; do
+  python benchmarks/consensus_weights_small.py "$S/n70_s$k" "$S/diag/${mode}_s$k" $mode
+done; done > "$S/consensus_weights.jsonl"
 # the tree agent alone under feature variants (Raindrop splits 1 and 2)
 for s in 1 2; do
   for v in "zscore base" "zscore vectors" "zscore stdfirst" "ple base"; do

@@ -1,0 +1,64 @@
+"""Diagnostic: how much DAIN's learned consensus weights cost on a small training split. DAIN is given late fusion's
+structure (one unique agent per modality, every agent on every row: ``gating=dense``), then trained through the
+harness with its consensus weights as they are (``learned``), replaced by uniform weights over each sample's
+active agents (``uniform``), or uniform without the shared agent (``uniform_noshared``). The replacement patches
+``DAIN._consensus`` in this process only (it is not a library option).
+
+    python benchmarks/consensus_weights_small.py FOLDER OUT {learned|uniform|uniform_noshared}
+
+FOLDER: a bring-your-own folder of ``benchmarks/small_train_p12.py export``. One JSON line (validation and test
+AUROC) on stdout (docs/results.md, issue 12, 2026-12-04)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+import dain.models.dain as dain_model
+from dain.config import RunConfig
+from dain.training.runner import fit_run
+
+MODES = ("learned", "uniform", "uniform_noshared")
+
+
+def patch_consensus(mode: str) -> None:
+    """Make the consensus weigh a sample's active agents equally (``uniform*``); training losses keep the scores."""
+    original = dain_model.DAIN._consensus
+
+    def consensus(self, z, sched, dispatch):  # noqa: ANN001, ANN202
+        scores = sched.scores
+        flat = torch.where(torch.isfinite(scores), torch.zeros_like(scores), scores)
+        if mode == "uniform_noshared":
+            flat[:, 0] = float("-inf")
+        sched.scores = flat
+        try:
+            return original(self, z, sched, dispatch)
+        finally:
+            sched.scores = scores
+
+    if mode != "learned":
+        dain_model.DAIN._consensus = consensus
+
+
+def main() -> None:
+    folder, out, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    if mode not in MODES:
+        raise SystemExit(f"mode must be one of {MODES}")
+    patch_consensus(mode)
+    cfg = RunConfig()
+    cfg.data.name = folder
+    cfg.model.name = "dain"
+    cfg.model.params = {"roles": ["unique:vitals", "unique:labs", "unique:static", "unique:summary"], "gating": "dense"}
+    cfg.train.num_threads = 1
+    fit_run(cfg, out, progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    print(
+        json.dumps({"folder": folder, "mode": mode, "val_auroc": m["val"]["auroc"], "test_auroc": m["test"]["auroc"]})
+    )
+
+
+if __name__ == "__main__":
+    main()
