@@ -26,6 +26,8 @@ MODES = ("learned", "uniform", "uniform_noshared")
 
 def patch_consensus(mode: str) -> None:
     """Make the consensus weigh a sample's active agents equally (``uniform*``); training losses keep the scores."""
+    if mode == "learned":
+        return
     original = dain_model.DAIN._consensus
 
     def consensus(self, z, sched, dispatch):  # noqa: ANN001, ANN202
@@ -39,8 +41,7 @@ def patch_consensus(mode: str) -> None:
         finally:
             sched.scores = scores
 
-    if mode != "learned":
-        dain_model.DAIN._consensus = consensus
+    dain_model.DAIN._consensus = consensus
 
 
 def main() -> None:
@@ -55,9 +56,8 @@ def main() -> None:
     cfg.train.num_threads = 1
     fit_run(cfg, out, progress=False)
     m = json.loads((out / "metrics.json").read_text())
-    print(
-        json.dumps({"folder": folder, "mode": mode, "val_auroc": m["val"]["auroc"], "test_auroc": m["test"]["auroc"]})
-    )
+    row = {"folder": Path(folder).name, "mode": mode, "val_auroc": m["val"]["auroc"], "test_auroc": m["test"]["auroc"]}
+    print(json.dumps(row))
 
 
 if __name__ == "__main__":

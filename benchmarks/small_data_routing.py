@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import warnings
 from pathlib import Path
 
 import torch
 
-from dain.errors import DainWarning
-from dain.training.frontier import primary_metric
-from dain.training.runner import apply_budget, evaluate, load_run
+from dain.training.frontier import primary_metric, set_test_setting
+from dain.training.runner import evaluate, load_run
 
 
 def recorded(folder: Path, model: str, metric: str) -> dict[str, list[float]]:
@@ -43,12 +41,7 @@ def main() -> None:
         metric = primary_metric(data.spec.task)
         K = int(model.num_agents) - 1
         for name, budget in (("budget 0", 0), ("budget 1", 1), ("trained top-k", None), ("every agent", K)):
-            model.set_budget(None)
-            model.set_gating(model.cfg.gating, model.cfg.threshold)
-            if budget is not None:
-                with warnings.catch_warnings():  # budgets above the trained one, on purpose
-                    warnings.simplefilter("ignore", DainWarning)
-                    apply_budget(model, budget)
+            set_test_setting(model, budget=budget)
             for split in ("val", "test"):
                 scores.setdefault(name, {}).setdefault(split, []).append(
                     float(evaluate(model, data, split).metrics[metric])
@@ -64,7 +57,7 @@ def main() -> None:
             "val": statistics.fmean(by["val"]),
             "test": statistics.fmean(by["test"]),
             "test_minus_late_fusion": statistics.fmean(diff),
-            "paired_se": statistics.stdev(diff) / len(diff) ** 0.5 if len(diff) > 1 and name != "late_fusion" else 0.0,
+            "paired_se": statistics.stdev(diff) / len(diff) ** 0.5 if len(diff) > 1 else 0.0,
             "better_than_late_fusion": sum(d > 0 for d in diff),
         }
     print(json.dumps(out, indent=1))

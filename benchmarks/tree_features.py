@@ -17,15 +17,17 @@ import time
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import binary_auroc
 
 import dain.models.dain_parts.tree_agent as tree_agent
 from dain.data import load_dataset
+from dain.data.spec import make_batch
 from dain.models.gbm import summary_features
+from dain.training.metrics import compute_metrics
 
 
-def auroc(y: np.ndarray, score: np.ndarray) -> float:
-    return float(binary_auroc(torch.as_tensor(score, dtype=torch.float64), torch.as_tensor(y).long()))
+def auroc(logits: np.ndarray | torch.Tensor, y: np.ndarray) -> float:
+    """The project's AUROC (as ``dain fit`` reports it) of binary logits [N, 1]."""
+    return compute_metrics("binary", torch.as_tensor(logits), torch.as_tensor(y), 1, only="auroc")["auroc"]
 
 
 def variant_features(variant: str):  # noqa: ANN201
@@ -72,8 +74,9 @@ def main() -> None:
     t0 = time.time()
     info = agent.fit(data, seed=0, threads=1)
     x, y, tr, va = agent.arrays(data)
-    oof = np.array([agent._oof[int(r)][0] for r in tr])
-    val = np.mean([agent._to_logits(b.predict(x[va])) for b in agent._get_boosters()], axis=0)[:, 0]
+    oof = np.stack([agent._oof[int(r)] for r in tr])  # out-of-fold logits of the training rows
+    with torch.no_grad():
+        val = agent.eval()(make_batch(data, va))  # the fold boosters' mean, as the agent answers at inference
     print(
         json.dumps(
             {
@@ -82,8 +85,8 @@ def main() -> None:
                 "variant": variant,
                 "features": int(x.shape[1]),
                 "trees": info["trees"],
-                "oof_auroc": auroc(y[tr], oof),
-                "val_auroc": auroc(y[va], val),
+                "oof_auroc": auroc(oof, y[tr]),
+                "val_auroc": auroc(val, y[va]),
                 "fit_s": round(time.time() - t0, 1),
             }
         )

@@ -236,12 +236,18 @@ def check_budget(model: Any, budget: int | None, flag: str = "--budget") -> None
         raise ConfigError(
             f"{flag} must be between 0 (shared agent only) and {k_max} (every routed agent), got {budget}"
         )
-    trained = getattr(getattr(model, "cfg", None), "active_agents", None)
-    if trained is not None and int(budget) > int(trained):
+    if budget_is_extrapolated(model, budget):
         warn(
-            f"{flag} {budget} is above the trained budget {trained} (active_agents): allowed up to K={k_max}, but it "
-            "is an extrapolation (the controller never routed that many agents per sample in training)"
+            f"{flag} {budget} is above the trained budget {model.cfg.active_agents} (active_agents): allowed up to "
+            f"K={k_max}, but it is an extrapolation (the controller never routed that many agents per sample in "
+            "training)"
         )
+
+
+def budget_is_extrapolated(model: Any, budget: int | None) -> bool:
+    """Whether a test-time ``budget`` is above the budget the agent model was trained with (``active_agents``)."""
+    trained = getattr(getattr(model, "cfg", None), "active_agents", None)
+    return budget is not None and trained is not None and int(budget) > int(trained)
 
 
 def check_trained_budget(model: Any, model_cfg: Any) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from dain.errors import DainWarning
 from dain.training.metrics import MONITOR
+from dain.validation import budget_is_extrapolated
 
 CASCADE_THRESHOLDS = (0.8, 0.9, 0.95, 0.99)
 
@@ -72,11 +73,23 @@ def measure_latency(
     return {n: round(statistics.fmean(v) * 1e3, 3) for n, v in per.items()}
 
 
+def set_test_setting(model: torch.nn.Module, budget: int | None = None, adaptive: float | None = None) -> None:
+    """Put a DAIN model at one test-time setting, from its trained top-k (``None`` for both: the trained top-k
+    itself); a budget above the trained one is asked for on purpose here, so its extrapolation warning is silenced."""
+    from dain.training.runner import apply_budget
+
+    model.set_budget(None)
+    model.set_gating(model.cfg.gating, model.cfg.threshold)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DainWarning)
+        apply_budget(model, budget, adaptive)
+
+
 def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any]]:
     """Each point: a test-time setting (``budget=k`` or ``adaptive=c``) with the mean metric and mean FLOPs/sample
     over ``run_dirs`` (the seeds of one DAIN model), the trained weights unchanged. Budgets above the trained one
     are marked ``extrapolated`` (the curve asks for them on purpose: no warning per run and budget)."""
-    from dain.training.runner import apply_budget, efficiency, evaluate, load_run
+    from dain.training.runner import efficiency, evaluate, load_run
 
     per: dict[str, list[tuple[float, float]]] = {}
     extrapolated: set[str] = set()
@@ -86,16 +99,12 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
         K = int(model.num_agents) - 1
         settings = [("budget", k) for k in range(K + 1)] + [("adaptive", c) for c in CASCADE_THRESHOLDS]
         for kind, v in settings:
-            model.set_budget(None)
-            model.set_gating(model.cfg.gating, model.cfg.threshold)
             if kind == "budget":
-                if v > int(model.cfg.active_agents):
+                set_test_setting(model, budget=v)
+                if budget_is_extrapolated(model, v):
                     extrapolated.add(f"{kind}={v}")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DainWarning)
-                    apply_budget(model, v)
             else:
-                apply_budget(model, None, v)
+                set_test_setting(model, adaptive=v)
             res = evaluate(model, data, split)
             eff = efficiency(model, data, res.stats)
             per.setdefault(f"{kind}={v}", []).append((float(res.metrics[metric]), float(eff["flops_per_sample"])))
