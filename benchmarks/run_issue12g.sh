@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 12, 2026-12-04 (docs/results.md "Small data, the budget curve of P12's default and CPU time, measured
-# 2026-12-04"). Fits, then the measurements; records in benchmarks/results/issue12g/. About 1.5 hours on 2 cores.
+# Issue 12, 2026-12-04 (docs/results.md "Small data, P12's budget curve with the tree agent, CPU time (issue 12),
+# measured 2026-12-04"). Fits, then the measurements; records in benchmarks/results/issue12g/. About 2 hours on 2
+# cores.
 # Usage: bash benchmarks/run_issue12g.sh RUNS
 set -uo pipefail
 OUT=${1:?usage: run_issue12g.sh RUNS}
@@ -24,6 +25,10 @@ dain compare --data mimic4-demo --models dain --set gating=dense --seeds 20 --jo
   --no-frontier --out "$OUT/mimic20_dense"
 dain compare --data mimic4-demo --models dain,late_fusion --seeds 20 --batch-size 16 --jobs 2 --threads 1 --quiet \
   --no-frontier --out "$OUT/mimic20_b16"
+dain compare --data mimic4-demo --models gbm --seeds 20 --jobs 2 --threads 1 --quiet --no-frontier \
+  --out "$OUT/mimic20_gbm"
+dain compare --data mimic4-demo --models dain,late_fusion,early_fusion,gbm --seeds 5 --jobs 2 --threads 1 --quiet \
+  --no-frontier --out "$OUT/mimic5"
 dain compare --data nutrimouse --models dain,late_fusion,early_fusion,gbm --seeds 5 --jobs 2 --threads 1 --quiet \
   --no-frontier --out "$OUT/nutri"
 python benchmarks/small_data_routing.py "$OUT/mimic20" --dense-dir "$OUT/mimic20_dense" > "$R/mimic4_demo_routing.json"
@@ -35,6 +40,7 @@ for n in 70 300; do for k in 0 1 2 3 4; do
     --out "$S/out/n${n}_s$k"
   dain compare --data "$S/n${n}_s$k" --models dain --set gating=dense --seeds 1 --threads 1 --quiet --no-frontier \
     --out "$S/out_dense/n${n}_s$k"
+  dain fit --data "$S/n${n}_s$k" --model gbm --threads 1 --no-progress --quiet --out "$S/out/n${n}_s$k/gbm-s0"
 done; done
 for abl in "noagents lambda_agents=0" "noroute lambda_route=0 lambda_spec=0" \
   "noaux lambda_agents=0 lambda_route=0 lambda_spec=0 lambda_sparse=0 lambda_comm=0" "budget0 active_agents=0" \
@@ -51,11 +57,11 @@ for k in 0 1 2 3 4; do  # late fusion's structure inside DAIN: one unique agent 
     --set gating=dense --set comm_rounds=0 --threads 1 --no-progress --quiet --out "$S/abl/uniquedense_nocomm/n70_s$k"
 done
 python benchmarks/small_train_p12.py summary "$S" > "$R/small_train_p12.jsonl"
-# the consensus weights on the same structure: learned (= the uniquedense runs above), uniform, uniform without the
+# the consensus weights on the same structure: learned (the uniquedense runs again), uniform, uniform without the
 # shared agent
-for mode in uniform uniform_noshared; do for k in 0 1 2 3 4; do
+for mode in learned uniform uniform_noshared; do for k in 0 1 2 3 4; do
   python benchmarks/consensus_weights_small.py "$S/n70_s$k" "$S/diag/${mode}_s$k" $mode
-done; done > "$S/consensus_weights.jsonl"
+done; done > "$R/consensus_weights_small.jsonl"
 # the tree agent alone under feature variants (Raindrop splits 1 and 2)
 for s in 1 2; do
   for v in "zscore base" "zscore vectors" "zscore stdfirst" "ple base"; do

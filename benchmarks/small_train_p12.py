@@ -24,6 +24,7 @@ SUBSAMPLES = 5
 RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain": "out/{name}/dain-s0",
     "late_fusion": "out/{name}/late_fusion-s0",
+    "gbm": "out/{name}/gbm-s0",
     "dain (gating=dense)": "out_dense/{name}/dain-s0",
     # ablations (n = 70 only): dain fit --set ... --out ROOT/abl/<tag>/<name>
     "dain (lambda_agents=0)": "abl/noagents/{name}",
