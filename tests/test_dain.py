@@ -509,11 +509,11 @@ def test_flops_hand_checked_tiny_case() -> None:
     batch = make_batch(spec, B=10, missing=False)
     glimpse = 2 * 4 * 2 + 2 * 3 * 2
     ctx = 2 + 2 + 2
-    shared = 2 * ctx * 4 + (2 * 4 * 4 + 2 * 4 * 2)  # trunk + head
+    shared = 2 * ctx * 4 + 2 * 4 * 2  # trunk + head
     controller = 2 * ctx * 4 + 2 * 4 * 3
     masks = 2 * 2 * 2 + 2 * 2 * 2  # availability and needed-encoder products (mask @ read matrix)
     enc = {0: 2 * 4 * 8 + 2 * 8 * 8, 1: 2 * 3 * 8 + 2 * 8 * 8}
-    agent = 2 * 8 * 4 + (2 * 4 * 4 + 2 * 4 * 2)
+    agent = 2 * 8 * 4 + 2 * 4 * 2
     m.eval()
     with torch.no_grad():
         act = m(batch).routing["active"][:, 1:]
@@ -577,7 +577,9 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
         torch.testing.assert_close(oof[i], torch.as_tensor(m.tree._oof[int(r)], dtype=torch.float32))
     out = m.train()(batch)
     (torch.nn.functional.cross_entropy(out.logits, batch["target"]) + sum(out.losses.values())).backward()
-    assert m.agents[-1].trunk[0].weight.grad.abs().sum() > 0
+    tree_agent = m.agents[-1]
+    assert isinstance(tree_agent.trunk[0], torch.nn.Identity)  # its input is logits: their scale is kept
+    assert tree_agent.trunk[1].weight.grad.abs().sum() > 0
     # FLOPs: the trees' comparisons are added for the rows whose tree agent runs
     m.eval()
     test = data_batch(data, data.splits["test"])

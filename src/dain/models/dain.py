@@ -125,7 +125,12 @@ class DAIN(nn.Module):
         self.controller = MetaController(ctx, w, K + 1, cfg.dropout)
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.agents = nn.ModuleList(
-            [Agent(len(r.modalities) * d if r.kind != "tree" else C, w, C, cfg.dropout) for r in self.role_specs]
+            [
+                Agent(len(r.modalities) * d, w, C, cfg.dropout)
+                if r.kind != "tree"
+                else Agent(C, w, C, cfg.dropout, norm_input=False)
+                for r in self.role_specs
+            ]
         )
         self.tree = TreeAgent(spec) if with_tree else None
         self._tree_batch: dict | None = None  # the batch of the running forward: tree logits for the rows that ask
