@@ -4,7 +4,10 @@ harness with its consensus weights as they are (``learned``), replaced by unifor
 active agents (``uniform``), or uniform without the shared agent (``uniform_noshared``). The replacement patches
 ``DAIN._consensus`` in this process only (it is not a library option).
 
-    python benchmarks/consensus_weights_small.py FOLDER OUT {learned|uniform|uniform_noshared}
+    python benchmarks/consensus_weights_small.py FOLDER OUT {learned|uniform|uniform_noshared} [defaults]
+
+``defaults`` keeps DAIN's default structure (its default roles and top-k schedule) instead of late fusion's
+(2026-12-05: uniform weights on the one-hidden-layer agents).
 
 FOLDER: a bring-your-own folder of ``benchmarks/small_train_p12.py export``. One JSON line (validation and test
 AUROC) on stdout (docs/results.md, issue 12, 2026-12-04)."""
@@ -46,13 +49,16 @@ def patch_consensus(mode: str) -> None:
 
 def main() -> None:
     folder, out, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    if mode not in MODES:
-        raise SystemExit(f"mode must be one of {MODES}")
+    structure = sys.argv[4] if len(sys.argv) > 4 else "late_fusion"
+    if mode not in MODES or structure not in ("late_fusion", "defaults"):
+        raise SystemExit(f"mode must be one of {MODES}; the optional 4th argument: defaults")
     patch_consensus(mode)
     cfg = RunConfig()
     cfg.data.name = folder
     cfg.model.name = "dain"
-    cfg.model.params = {"roles": ["unique:vitals", "unique:labs", "unique:static", "unique:summary"], "gating": "dense"}
+    if structure == "late_fusion":
+        roles = ["unique:vitals", "unique:labs", "unique:static", "unique:summary"]
+        cfg.model.params = {"roles": roles, "gating": "dense"}
     cfg.train.num_threads = 1
     fit_run(cfg, out, progress=False)
     m = json.loads((out / "metrics.json").read_text())

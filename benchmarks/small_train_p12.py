@@ -2,11 +2,12 @@
 P12 (Raindrop split 1, the zscore summary) as bring-your-own folders whose train split is a random subsample of
 ``n`` training stays, with the split's own validation and test stays (1199 each).
 
-    python benchmarks/small_train_p12.py export ROOT        # ROOT/n<n>_s<k>/ for n in 70, 300 and k in 0..4
+    python benchmarks/small_train_p12.py export ROOT        # ROOT/n<n>_s<k>/ for n in 70, 300, 1000 and k in 0..4
     python benchmarks/small_train_p12.py summary ROOT       # after the fits of benchmarks/run_issue12g.sh
 
 The folders share one copy of the arrays (symlinks). ``summary`` prints one JSON line per (n, model): mean
-validation and test AUROC / AUPRC over the subsamples that finished (docs/results.md, issue 12, 2026-12-04)."""
+validation and test AUROC / AUPRC over the subsamples that finished (docs/results.md, issue 12, 2026-12-04 and
+2026-12-05; the 1000-stay draws were added on 2026-12-05, the earlier draws are unchanged)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-SIZES = (70, 300)
+SIZES = (70, 300, 1000)
 SUBSAMPLES = 5
 RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain": "out/{name}/dain-s0",
@@ -35,6 +36,16 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain (agent_width=128)": "abl/width128/{name}",
     "dain (one unique agent per modality, gating=dense)": "abl/uniquedense/{name}",
     "dain (the same, comm_rounds=0)": "abl/uniquedense_nocomm/{name}",
+    # 2026-12-05 (benchmarks/run_issue12h.sh): DAIN with one-hidden-layer agents, under h/<tag>/<name>
+    "dain, one-hidden-layer agents (the default since 2026-12-05)": "h/dain/{name}",
+    "late fusion (2026-12-05)": "h/late_fusion/{name}",
+    "gbm (2026-12-05)": "h/gbm/{name}",
+    "dain, one-hidden-layer agents, gating=dense": "h/dense/{name}",
+    "dain, one-hidden-layer agents, uniform consensus weights": "h/uniform/{name}",
+    "dain, one-hidden-layer agents without the input LayerNorm": "h/no_input_norm/{name}",
+    "dain, one-hidden-layer agents, agent_width=32": "h/width32/{name}",
+    "dain, one-hidden-layer agents, agent_width=128": "h/width128/{name}",
+    "dain, the first design's two-hidden-layer agents (benchmarks/agent_shape_small.py two_layer)": "h/two_layer/{name}",
 }
 
 
