@@ -45,7 +45,7 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain, one-hidden-layer agents without the input LayerNorm": "h/no_input_norm/{name}",
     "dain, one-hidden-layer agents, agent_width=32": "h/width32/{name}",
     "dain, one-hidden-layer agents, agent_width=128": "h/width128/{name}",
-    "dain, the first design's two-hidden-layer agents (benchmarks/agent_shape_small.py two_layer)": "h/two_layer/{name}",
+    "dain, the first design's two-hidden-layer agents (agent_shape_small.py two_layer)": "h/two_layer/{name}",
 }
 
 
