@@ -34,8 +34,10 @@ dain compare --data mfeat --protocol tmc --models dain,late_fusion --seeds 5 --j
 dain compare --data basicmotions --models dain,late_fusion --seeds 5 --jobs 1 --threads 1 --quiet --out "$OUT/bm"
 dain compare --data avdigits --models dain,late_fusion --seeds 3 --jobs 1 --threads 1 --quiet --out "$OUT/av"
 # small data: MIMIC-IV demo (each seed draws its own 70/15/15 split of 100 patients)
-dain compare --data mimic4-demo --models dain,late_fusion --seeds 20 --jobs 1 --threads 1 --quiet --no-frontier \
-  --out "$OUT/mimic20"
+for m in dain late_fusion; do
+  dain compare --data mimic4-demo --models $m --seeds 20 --jobs 1 --threads 1 --quiet --no-frontier \
+    --out "$OUT/mimic20_$m"
+done
 dain compare --data mimic4-demo --models dain --set gating=dense --seeds 20 --jobs 1 --threads 1 --quiet \
   --no-frontier --out "$OUT/mimic20_dense"
 # small training splits judged on P12's full validation split (1199 stays): 70 / 300 / 1000 training stays, 5 draws

@@ -139,3 +139,15 @@ def test_budget_curve_marks_budgets_above_the_trained_one_without_warning_per_po
     assert [bool(points[b].get("extrapolated")) for b in budgets] == [k > 3 for k in range(9)]
     flops = [points[b]["flops_per_sample"] for b in budgets]
     assert flops == sorted(flops) and flops[0] < flops[3]
+
+
+def test_frontier_y_limits_keep_scores_at_or_below_100_and_cut_far_curve_points() -> None:
+    from dain.training.frontier import frontier_y_limits
+
+    # BasicMotions: every model at 100 +- 0; matplotlib's automatic range was 98.75 .. 101.25
+    lo, hi = frontier_y_limits(98.75, 101.25, [100.0, 100.0], percent=True)
+    assert lo == 99.5 and 100.0 < hi <= 100.05
+    # a budget-0 curve point far below the models is cut off; a range below 100 is left alone at the top
+    assert frontier_y_limits(80.0, 99.4, [98.0], percent=True) == (97.5, 99.4)
+    # an error metric (MAE) has no 100 ceiling
+    assert frontier_y_limits(0.0, 250.0, [1.0], percent=False) == (0.995, 250.0)

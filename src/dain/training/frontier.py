@@ -171,6 +171,17 @@ def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
     (out / "compare.json").write_text(json_text(summary))
 
 
+def frontier_y_limits(lo: float, hi: float, model_lows: list[float], percent: bool) -> tuple[float, float]:
+    """The plot's y range from matplotlib's automatic one: the models set the bottom (a curve point far below every
+    model's mean - 2 std, e.g. budget 0 of an ablation, is cut off), and a score in % never shows an axis above 100
+    (on BasicMotions every model scores 100 and the automatic range went to 101.25)."""
+    if model_lows:
+        lo = max(lo, min(model_lows) - (0.5 if percent else 0.005))
+    if percent:
+        hi = min(hi, 100.0 + 0.05 * max(100.0 - lo, 1.0))
+    return lo, hi
+
+
 def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
     """Accuracy (or AUROC, ...) against FLOPs/sample on a log axis: one point per model with its seed spread, and
     each DAIN budget curve as a line."""
@@ -207,9 +218,7 @@ def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
         for r in summary["results"].values()
         if r.get("test", {}).get(metric, {}).get("mean") is not None
     ]
-    if lows:  # the models set the scale; a curve point far below them (e.g. budget 0 of an ablation) is cut off
-        lo, hi = ax.get_ylim()
-        ax.set_ylim(max(lo, min(lows) - 0.5 * scale / 100.0), hi)
+    ax.set_ylim(*frontier_y_limits(*ax.get_ylim(), lows, percent=scale == 100.0))
     ax.set_xscale("log")
     ax.set_xlabel("inference FLOPs per sample (log scale; everything a prediction costs)")
     ax.set_ylabel(f"test {metric}" + (" (%)" if scale == 100.0 else ""))
