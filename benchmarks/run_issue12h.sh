@@ -25,6 +25,7 @@ from pathlib import Path
 for run in sorted(Path(sys.argv[1]).glob("*_s*/metrics.json")):
     m = json.loads(run.read_text())
     row = {"run": run.parent.name, "chosen": m["adaptive"]["chosen"], "flops_per_sample": m["efficiency"]["flops_per_sample"]}
+    row["trained_setting_flops_per_sample"] = m["adaptive"]["trained_setting_flops_per_sample"]
     row.update({f"{s}_{k}": m[s][k] for s in ("val", "test") for k in ("auroc", "auprc")})
     print(json.dumps(row))
 PY
@@ -61,3 +62,12 @@ for k in 0 1 2 3 4; do  # the agent's shape at 70 stays
   python benchmarks/agent_shape_small.py "$d" "$S/h/width128/n70_s$k" default --set agent_width=128
 done
 python benchmarks/small_train_p12.py summary "$S" > "$R/small_train_p12.jsonl"
+# CPU latency at batch 256, side by side in one process on the idle machine (1 thread)
+python - "$OUT" "$R" <<'PY'
+import json, sys
+from dain.training.frontier import measure_latency
+out, r = sys.argv[1], sys.argv[2]
+runs = lambda b, m, n: [f"{out}/{b}/{m}-s{s}" for s in range(n)]  # noqa: E731
+lat = {b: measure_latency({m: runs(b, m, n) for m in ("dain", "late_fusion")}) for b, n in (("mfeat", 5), ("av", 3), ("bm", 5))}
+json.dump(lat, open(f"{r}/latency_b256.json", "w"), indent=1)
+PY
