@@ -125,10 +125,8 @@ class DAIN(nn.Module):
         self.controller = MetaController(ctx, w, K + 1, cfg.dropout)
         self.encode = ModalityEncoders(spec, d, cfg.dropout, cfg.encoder_layers, cfg.encoders)
         self.agents = nn.ModuleList(
-            [
-                Agent(len(r.modalities) * d, w, C, cfg.dropout)
-                if r.kind != "tree"
-                else Agent(C, w, C, cfg.dropout, norm_input=False)
+            [  # the tree agent reads its boosters' logits (no input norm: their scale is the information)
+                Agent(C if r.kind == "tree" else len(r.modalities) * d, w, C, cfg.dropout, norm_input=r.kind != "tree")
                 for r in self.role_specs
             ]
         )
