@@ -46,6 +46,8 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
     "dain, one-hidden-layer agents, agent_width=32": "h/width32/{name}",
     "dain, one-hidden-layer agents, agent_width=128": "h/width128/{name}",
     "dain, the first design's two-hidden-layer agents (agent_shape_small.py two_layer)": "h/two_layer/{name}",
+    # 2026-12-05, later (benchmarks/run_issue12i.sh): the tree agent below 1000 rows
+    "dain, tree_agent=always": "h/tree/{name}",
 }
 
 
