@@ -52,3 +52,7 @@ PY
 for m in dain late_fusion; do
   dain fit --data "$G/sapsZ_n300_s0" --model $m --threads 1 --no-progress --quiet --out "$G/fits/$m/sapsZ_n300_s0"
 done
+# after the smooth-L1 per-sample loss (objectives.per_sample_task_loss): 3 draws of dain, late fusion and gbm
+for k in 0 1 2; do for m in dain late_fusion gbm; do
+  dain fit --data "$G/saps_n300_s$k" --model $m --threads 1 --no-progress --quiet --out "$G/fits3/$m/saps_n300_s$k"
+done; done

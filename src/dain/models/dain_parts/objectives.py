@@ -20,13 +20,14 @@ import torch.nn.functional as F
 
 
 def per_sample_task_loss(logits: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:
-    """Task loss per sample [N] (cross-entropy, mean BCE over outputs, or mean squared error)."""
+    """Task loss per sample [N], the per-sample form of the training loss (cross-entropy, mean BCE over outputs, or
+    mean smooth-L1 for regression, as :func:`dain.training.metrics.task_loss`)."""
     if task == "multiclass":
         return F.cross_entropy(logits, target.long().view(-1), reduction="none")
     target = target.to(logits.dtype).view_as(logits)
     if task in ("binary", "multilabel"):
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
-    return ((logits - target) ** 2).mean(-1)
+    return F.smooth_l1_loss(logits, target, reduction="none").mean(-1)
 
 
 def agents_loss(agent_losses: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
