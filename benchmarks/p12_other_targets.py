@@ -18,13 +18,12 @@ The training split is a random draw of ``n`` stays of the split's training stays
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
+from small_train_p12 import write_arrays, write_folder  # benchmarks/, this script's folder
 
 TARGETS = ("saps", "los")
 SIZES = (300,)
@@ -58,14 +57,7 @@ def export(root: Path) -> None:
     data = load_dataset("physionet2012", protocol="raindrop", split=1, summary=True, summary_encoding="zscore")
     out = outcomes(find_data_dir("physionet2012", None, ("Outcomes-a.txt",)))
     shared = root / "arrays"
-    (shared / "modalities").mkdir(parents=True, exist_ok=True)
-    for m in data.spec.modalities:
-        x = data.inputs[m.name].astype(np.float32)
-        if m.kind == "sequence":
-            np.savez(shared / "modalities" / f"{m.name}.npz", x=x, steps=data.steps[m.name].astype(bool))
-        else:
-            np.save(shared / "modalities" / f"{m.name}.npy", x)
-    np.save(shared / "mask.npy", data.mask.astype(bool))
+    write_arrays(data, shared)
     for t in TARGETS:
         y = np.asarray([target(t, out[int(r)]) for r in data.ids], dtype=np.float32)
         np.save(shared / f"labels_{t}.npy", np.nan_to_num(y, nan=0.0))  # rows without a target are in no split
@@ -73,19 +65,12 @@ def export(root: Path) -> None:
         train = np.asarray([i for i in data.splits["train"] if has[i]])
         for n in SIZES:
             for k in range(SUBSAMPLES):
-                folder = root / f"{t}_n{n}_s{k}"
-                folder.mkdir(exist_ok=True)
-                links = (("modalities", "modalities"), ("mask.npy", "mask.npy"), ("labels.npy", f"labels_{t}.npy"))
-                for name, src in links:
-                    if not (folder / name).is_symlink():
-                        os.symlink((shared / src).resolve(), folder / name)
                 rows = np.random.default_rng(100 + k).choice(train, n, replace=False)
                 split = {"train": sorted(int(i) for i in rows)}
                 split.update({s: [int(i) for i in data.splits[s] if has[i]] for s in ("val", "test")})
-                (folder / "split.json").write_text(json.dumps(split))
-                meta = {"name": f"p12_{t}_n{n}_s{k}", "task": "regression", "standardize": False}
-                meta["modalities"] = [m.name for m in data.spec.modalities]  # already z-scored with train statistics
-                (folder / "dataset.yaml").write_text(yaml.safe_dump(meta))
+                meta = {"name": f"p12_{t}_n{n}_s{k}", "task": "regression"}
+                meta["modalities"] = [m.name for m in data.spec.modalities]
+                write_folder(root / f"{t}_n{n}_s{k}", shared, f"labels_{t}.npy", split, meta)
 
 
 def summary(root: Path) -> None:

@@ -51,11 +51,8 @@ RUNS = {  # label -> run folder under ROOT, relative to one (n, subsample)
 }
 
 
-def export(root: Path) -> None:
-    from dain.data import load_dataset
-
-    data = load_dataset("physionet2012", protocol="raindrop", split=1, summary=True, summary_encoding="zscore")
-    shared = root / "arrays"
+def write_arrays(data, shared: Path) -> None:  # noqa: ANN001
+    """The arrays every folder links to: one file per modality (sequences with their step masks) and the mask."""
     (shared / "modalities").mkdir(parents=True, exist_ok=True)
     for m in data.spec.modalities:
         x = data.inputs[m.name].astype(np.float32)
@@ -63,23 +60,35 @@ def export(root: Path) -> None:
             np.savez(shared / "modalities" / f"{m.name}.npz", x=x, steps=data.steps[m.name].astype(bool))
         else:
             np.save(shared / "modalities" / f"{m.name}.npy", x)
-    np.save(shared / "labels.npy", data.target.astype(np.int64))
     np.save(shared / "mask.npy", data.mask.astype(bool))
+
+
+def write_folder(folder: Path, shared: Path, labels: str, split: dict, meta: dict) -> None:
+    """One bring-your-own folder: symlinks to the shared arrays (``labels``: the labels file under ``shared``), its
+    ``split.json`` and ``dataset.yaml`` (the inputs are already z-scored with train statistics: no standardising)."""
+    folder.mkdir(exist_ok=True)
+    for name, src in (("modalities", "modalities"), ("labels.npy", labels), ("mask.npy", "mask.npy")):
+        if not (folder / name).is_symlink():
+            os.symlink((shared / src).resolve(), folder / name)
+    (folder / "split.json").write_text(json.dumps(split))
+    (folder / "dataset.yaml").write_text(yaml.safe_dump({**meta, "standardize": False}))
+
+
+def export(root: Path) -> None:
+    from dain.data import load_dataset
+
+    data = load_dataset("physionet2012", protocol="raindrop", split=1, summary=True, summary_encoding="zscore")
+    shared = root / "arrays"
+    write_arrays(data, shared)
+    np.save(shared / "labels.npy", data.target.astype(np.int64))
     train = np.asarray(data.splits["train"])
     for n in SIZES:
         for k in range(SUBSAMPLES):
-            folder = root / f"n{n}_s{k}"
-            folder.mkdir(exist_ok=True)
-            for name in ("modalities", "labels.npy", "mask.npy"):
-                if not (folder / name).is_symlink():
-                    os.symlink((shared / name).resolve(), folder / name)
             rows = np.random.default_rng(100 + k).choice(train, n, replace=False)
             split = {"train": sorted(int(i) for i in rows)}
             split.update({s: [int(i) for i in data.splits[s]] for s in ("val", "test")})
-            (folder / "split.json").write_text(json.dumps(split))
-            meta = {"name": f"p12_n{n}_s{k}", "task": "binary", "standardize": False}
-            meta["modalities"] = [m.name for m in data.spec.modalities]  # already z-scored with train statistics
-            (folder / "dataset.yaml").write_text(yaml.safe_dump(meta))
+            meta = {"name": f"p12_n{n}_s{k}", "task": "binary", "modalities": [m.name for m in data.spec.modalities]}
+            write_folder(root / f"n{n}_s{k}", shared, "labels.npy", split, meta)
 
 
 def summary(root: Path) -> None:
