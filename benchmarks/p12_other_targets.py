@@ -1,6 +1,6 @@
-"""DAIN's defaults on task types no benchmark here has: P12's inputs (Raindrop split 1, the zscore summary) with a
-*regression* target, exported as bring-your-own folders, so every model is run exactly as a user would run a new
-dataset (``dain fit --data FOLDER``, default settings).
+"""DAIN's defaults on task types no benchmark here has: P12's inputs (Raindrop split 1, the zscore summary) with
+*regression* and *multilabel* targets, exported as bring-your-own folders, so every model is run exactly as a user
+would run a new dataset (``dain fit --data FOLDER``, default settings).
 
     python benchmarks/p12_other_targets.py export ROOT     # ROOT/<target>_n<n>_s<k>/
     python benchmarks/p12_other_targets.py summary ROOT    # after the fits of benchmarks/run_issue12i.sh
@@ -9,11 +9,15 @@ Targets (from PhysioNet 2012's Outcomes files, the same stays and split as ``sma
 
 * ``saps``: the SAPS-I severity score (regression; stays without a score, -1 in the file, are left out of every
   split);
-* ``los``: log(1 + length of stay in days) (regression; stays with a negative length are left out).
+* ``los``: log(1 + length of stay in days) (regression; stays with a negative length are left out);
+* ``multi``: three binary outcomes at once (multilabel): in-hospital death (14% of stays), a stay longer than 14
+  days (30%), death within a year of admission (``Survival`` in 0..365 days, 27%); stays with a negative length
+  are left out.
 
 The training split is a random draw of ``n`` stays of the split's training stays (seed ``100 + k``, the draws of
 ``small_train_p12.py``), validation and test are the split's own (minus the stays without the target).
-``summary`` prints one JSON line per (target, n, model): mean validation and test MAE over the draws that finished."""
+``summary`` prints one JSON line per (target, n, model folder under ROOT/fits): mean validation and test metrics over
+the draws that finished."""
 
 from __future__ import annotations
 
@@ -25,10 +29,10 @@ from pathlib import Path
 import numpy as np
 from small_train_p12 import write_arrays, write_folder  # benchmarks/, this script's folder
 
-TARGETS = ("saps", "los")
-SIZES = (300,)
+TARGETS = ("saps", "los", "multi")
+TASKS = {"saps": "regression", "los": "regression", "multi": "multilabel"}
+SIZES = (300, 1000)
 SUBSAMPLES = 3
-MODELS = ("dain", "late_fusion", "gbm")
 
 
 def outcomes(data_dir: Path) -> dict[int, dict[str, float]]:
@@ -43,11 +47,16 @@ def outcomes(data_dir: Path) -> dict[int, dict[str, float]]:
     return rows
 
 
-def target(name: str, row: dict[str, float]) -> float:
-    """The target value of one stay (NaN: the stay has none)."""
+def target(name: str, row: dict[str, float]) -> float | list[float]:
+    """The target value(s) of one stay (NaN: the stay has none)."""
     if name == "saps":
         return row["SAPS-I"] if row["SAPS-I"] >= 0 else float("nan")
-    return float(np.log1p(row["Length_of_stay"])) if row["Length_of_stay"] >= 0 else float("nan")
+    if row["Length_of_stay"] < 0:
+        return float("nan") if name == "los" else [float("nan")] * 3
+    if name == "los":
+        return float(np.log1p(row["Length_of_stay"]))
+    died_within_year = 0 <= row["Survival"] <= 365
+    return [float(row["In-hospital_death"]), float(row["Length_of_stay"] > 14), float(died_within_year)]
 
 
 def export(root: Path) -> None:
@@ -60,35 +69,42 @@ def export(root: Path) -> None:
     write_arrays(data, shared)
     for t in TARGETS:
         y = np.asarray([target(t, out[int(r)]) for r in data.ids], dtype=np.float32)
-        np.save(shared / f"labels_{t}.npy", np.nan_to_num(y, nan=0.0))  # rows without a target are in no split
-        has = np.isfinite(y)
+        labels = np.nan_to_num(y, nan=0.0)  # rows without a target are in no split
+        np.save(shared / f"labels_{t}.npy", labels.astype(np.int64) if TASKS[t] == "multilabel" else labels)
+        has = np.isfinite(y) if y.ndim == 1 else np.isfinite(y).all(1)
         train = np.asarray([i for i in data.splits["train"] if has[i]])
         for n in SIZES:
             for k in range(SUBSAMPLES):
                 rows = np.random.default_rng(100 + k).choice(train, n, replace=False)
                 split = {"train": sorted(int(i) for i in rows)}
                 split.update({s: [int(i) for i in data.splits[s] if has[i]] for s in ("val", "test")})
-                meta = {"name": f"p12_{t}_n{n}_s{k}", "task": "regression"}
+                meta = {"name": f"p12_{t}_n{n}_s{k}", "task": TASKS[t]}
                 meta["modalities"] = [m.name for m in data.spec.modalities]
                 write_folder(root / f"{t}_n{n}_s{k}", shared, f"labels_{t}.npy", split, meta)
 
 
+METRICS = {"regression": ("mae",), "multilabel": ("macro_f1", "auroc")}
+
+
 def summary(root: Path) -> None:
+    """One JSON line per (target, n, fitted model folder under ROOT/fits): the mean validation and test metrics of
+    the draws that finished (MAE for regression; macro-F1, the monitored metric, and AUROC for multilabel)."""
     for t in TARGETS:
         for n in SIZES:
-            for model in MODELS:
+            for model_dir in sorted((root / "fits").glob("*")):
                 got = []
                 for k in range(SUBSAMPLES):
-                    path = root / "fits" / model / f"{t}_n{n}_s{k}" / "metrics.json"
+                    path = model_dir / f"{t}_n{n}_s{k}" / "metrics.json"
                     if path.exists():
-                        m = json.loads(path.read_text())
-                        got.append((m["val"]["mae"], m["test"]["mae"]))
-                if got:
-                    row = {"target": t, "n": n, "model": model, "draws": len(got)}
-                    row["val_mae"] = round(statistics.fmean(v for v, _ in got), 4)
-                    row["test_mae"] = round(statistics.fmean(v for _, v in got), 4)
-                    row["test_mae_per_draw"] = [round(v, 4) for _, v in got]
-                    print(json.dumps(row))
+                        got.append(json.loads(path.read_text()))
+                if not got:
+                    continue
+                row = {"target": t, "n": n, "model": model_dir.name, "draws": len(got)}
+                for metric in METRICS[TASKS[t]]:
+                    for part in ("val", "test"):
+                        row[f"{part}_{metric}"] = round(statistics.fmean(m[part][metric] for m in got), 4)
+                    row[f"test_{metric}_per_draw"] = [round(m["test"][metric], 4) for m in got]
+                print(json.dumps(row))
 
 
 if __name__ == "__main__":

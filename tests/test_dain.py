@@ -621,6 +621,46 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
         torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
 
 
+def test_tree_agent_multilabel_one_booster_per_label() -> None:
+    """Multilabel: each fold fits one binary booster per label; the agent answers one logit per label (out-of-fold on
+    training rows), each label's logits follow its own label, and the boosters travel in the state dict."""
+    pytest.importorskip("lightgbm")
+    import dataclasses
+
+    import numpy as np
+
+    from dain.data.spec import make_batch as data_batch
+    from tests.conftest import tiny_dataset
+
+    d = tiny_dataset(n=240)
+    a = d.inputs[d.spec.modalities[0].name]
+    y = np.stack([a[:, 0] > 0.5, a[:, 1] < 1.5, d.target == 2], 1).astype(np.int64)  # three different labels
+    spec = dataclasses.replace(d.spec, task="multilabel", num_outputs=3, class_names=())
+    data = dataclasses.replace(d, spec=spec, target=y)
+    m = build_model("dain", spec, hidden=16, tree_agent="always")
+    m.prepare(data)
+    assert m.tree.labels == 3 and len(m.tree._get_boosters()) == 3 * m.tree.folds
+    tr = np.asarray(data.splits["train"][:32])
+    batch = data_batch(data, tr)
+    oof = m.train().tree(batch)
+    assert oof.shape == (32, 3)
+    for i, r in enumerate(tr):
+        torch.testing.assert_close(oof[i], torch.as_tensor(m.tree._oof[int(r)], dtype=torch.float32))
+    test = data_batch(data, data.splits["test"])
+    logits = m.eval().tree(test)
+    assert logits.shape == (len(data.splits["test"]), 3)
+    for label in range(3):  # every label's column ranks its own label's positives first
+        t = test["target"][:, label].bool()
+        assert logits[t, label].mean() > logits[~t, label].mean()
+    out = m.train()(batch)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, batch["target"].float())
+    (loss + sum(out.losses.values())).backward()
+    assert m.agents[-1].trunk[1].weight.grad.abs().sum() > 0
+    again = build_model("dain", spec, hidden=16, tree_agent="always")
+    again.load_state_dict(m.state_dict())
+    torch.testing.assert_close(again.eval().tree(test), logits)
+
+
 def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
     """``tree_agent=auto``: a tree agent for a binary task with enough training rows (LightGBM installed), none for
     multiclass or small splits; the harness resolves it before building and saves the resolved value."""
@@ -767,6 +807,16 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     assert m.gating == "topk" and m.budget == 2
     with pytest.raises(ValueError):
         build_model("dain", data.spec, adaptive="sometimes")
+    # regression has no confidence, so no cascade threshold is tried: only the lower budgets
+    import dataclasses
+
+    import numpy as np
+
+    spec = dataclasses.replace(data.spec, task="regression", num_outputs=1, class_names=())
+    reg = dataclasses.replace(data, spec=spec, target=data.target.astype(np.float32))
+    r = build_model("dain", spec, hidden=16, active_agents=2).eval()
+    rec = calibrate_inference(r, reg, "mae", 1.0, grid)
+    assert [(s["budget"], s["threshold"]) for s in rec["settings"]] == [(0, None), (1, None)]
 
 
 def test_bootstrap_loss_is_paired_and_signed() -> None:

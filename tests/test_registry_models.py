@@ -129,6 +129,37 @@ def test_gbm_fits_and_round_trips_through_state_dict() -> None:
     torch.testing.assert_close(again(batch).logits, a)
 
 
+def test_gbm_multilabel_one_booster_per_label() -> None:
+    """Multilabel: one binary booster per label, one logit per label that follows its own label; saved and reloaded
+    together, and the size counts every booster."""
+    pytest.importorskip("lightgbm")
+    import dataclasses
+
+    import numpy as np
+
+    from dain.data.spec import make_batch
+
+    d = tiny_dataset(n=200)
+    a = d.inputs[d.spec.modalities[0].name]
+    y = np.stack([a[:, 0] > 0.5, a[:, 1] < 1.5, d.target == 2], 1).astype(np.int64)
+    spec = dataclasses.replace(d.spec, task="multilabel", num_outputs=3, class_names=())
+    data = dataclasses.replace(d, spec=spec, target=y)
+    model = build_model("gbm", spec, n_estimators=50, early_stopping_rounds=10)
+    model.fit_direct(data)
+    batch = make_batch(data, data.splits["test"])
+    logits = model(batch).logits
+    assert logits.shape == (len(data.splits["test"]), 3)
+    for label in range(3):
+        t = batch["target"][:, label].bool()
+        assert logits[t, label].mean() > logits[~t, label].mean()
+    boosters = model._get_boosters()
+    assert len(boosters) == 3
+    assert model.size_info()["trees"] == sum(len(b.dump_model()["tree_info"]) for b in boosters)
+    again = build_model("gbm", spec)
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again(batch).logits, logits)
+
+
 def test_gbm_min_child_samples_sized_from_rows() -> None:
     """With LightGBM's fixed 20, 40 training rows of 4 classes give a constant prediction (BasicMotions was at
     chance); the default is sized from the training rows."""

@@ -118,7 +118,8 @@ def tree_comparisons(booster) -> float:  # noqa: ANN001
 @register_model("gbm")
 class GBMModel(nn.Module):
     """LightGBM on summary features (LightGBM is a dependency of dain). Hyper-parameters follow the P12 reference run of
-    notes/benchmarks.md: up to 2000 trees, learning rate 0.02, 31 leaves, row/column subsampling 0.8/0.5."""
+    notes/benchmarks.md: up to 2000 trees, learning rate 0.02, 31 leaves, row/column subsampling 0.8/0.5. A
+    multilabel task gets one binary booster per label."""
 
     fit_direct_model = True
 
@@ -138,7 +139,7 @@ class GBMModel(nn.Module):
         super().__init__()
         self.spec, self.cfg = spec, cfg
         self.register_buffer("booster_bytes", torch.zeros(0, dtype=torch.uint8))
-        self._booster = None
+        self._boosters: list | None = None  # one per label (multilabel), else one
         self._anchor = nn.Parameter(torch.zeros(()))  # lets optimisers/Lightning see a parameter; never trained
 
     def _lgb(self):
@@ -156,7 +157,8 @@ class GBMModel(nn.Module):
         c = self.cfg
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         tr, va = data.splits["train"], data.splits["val"]
-        task = self.spec.task
+        labels = self.spec.num_outputs if self.spec.task == "multilabel" else 1
+        task = "binary" if labels > 1 else self.spec.task
         params = lightgbm_params(
             task,
             self.spec.num_outputs,
@@ -169,7 +171,7 @@ class GBMModel(nn.Module):
             c.colsample_bytree,
             c.min_child_samples,
         )
-        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
+        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, :labels]
         x_tr, y_tr = x[tr], y[tr]
         if modality_dropout > 0:
             from dain.data.missing import Missingness, with_missing
@@ -182,58 +184,65 @@ class GBMModel(nn.Module):
                 {k: v[tr] for k, v in dropped.steps.items()},
             )
             x_tr, y_tr = np.concatenate([x_tr, x_drop]), np.concatenate([y_tr, y_tr])
-        dtr = lgb.Dataset(x_tr, y_tr)
-        dva = lgb.Dataset(x[va], y[va], reference=dtr)
-        booster = lgb.train(
-            params,
-            dtr,
-            num_boost_round=c.n_estimators,
-            valid_sets=[dva],
-            callbacks=[lgb.early_stopping(c.early_stopping_rounds, verbose=False)],
-        )
-        self._set_booster(booster)
-        return {"best_iteration": float(booster.best_iteration)}
+        boosters = []
+        for label in range(labels):
+            dtr = lgb.Dataset(x_tr, y_tr[:, label])
+            dva = lgb.Dataset(x[va], y[va, label], reference=dtr)
+            boosters.append(
+                lgb.train(
+                    params,
+                    dtr,
+                    num_boost_round=c.n_estimators,
+                    valid_sets=[dva],
+                    callbacks=[lgb.early_stopping(c.early_stopping_rounds, verbose=False)],
+                )
+            )
+        self._set_boosters(boosters)
+        return {"best_iteration": float(np.mean([b.best_iteration for b in boosters]))}
 
     def size_info(self) -> dict[str, float]:
         """Model size as trees and leaves, and the comparisons a prediction makes (``flops_per_sample``)."""
-        if self.booster_bytes.numel() == 0 and self._booster is None:
+        if self.booster_bytes.numel() == 0 and self._boosters is None:
             return {}
-        booster = self._get_booster()
-        trees = booster.dump_model()["tree_info"]
+        boosters = self._get_boosters()
+        trees = [t for b in boosters for t in b.dump_model()["tree_info"]]
         return {
             "trees": len(trees),
             "leaves": int(sum(t["num_leaves"] for t in trees)),
-            "flops_per_sample": tree_comparisons(booster),
+            "flops_per_sample": sum(tree_comparisons(b) for b in boosters),
         }
 
-    def _set_booster(self, booster) -> None:
-        text = booster.model_to_string(num_iteration=booster.best_iteration or None)
+    def _set_boosters(self, boosters: list) -> None:
+        text = "\n<<<label>>>\n".join(b.model_to_string(num_iteration=b.best_iteration or None) for b in boosters)
         self.booster_bytes = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8).clone()
-        self._booster = booster
+        self._boosters = boosters
 
-    def _get_booster(self):
-        if self._booster is None:
+    def _get_boosters(self) -> list:
+        if self._boosters is None:
             if self.booster_bytes.numel() == 0:
                 raise DainError("model 'gbm' is not fitted (train it with `dain fit --model gbm`)")
             lgb = self._lgb()
-            self._booster = lgb.Booster(model_str=bytes(self.booster_bytes.cpu().numpy()).decode())
-        return self._booster
+            texts = bytes(self.booster_bytes.cpu().numpy()).decode().split("\n<<<label>>>\n")
+            self._boosters = [lgb.Booster(model_str=t) for t in texts]
+        return self._boosters
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
         key = prefix + "booster_bytes"
         if key in state_dict:
             self.booster_bytes = torch.zeros_like(state_dict[key])
-            self._booster = None
+            self._boosters = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, batch: dict) -> ModelOutput:
         inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
         steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
         x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
-        p = np.asarray(self._get_booster().predict(x), dtype=np.float64)
-        if self.spec.task == "binary":
+        boosters = self._get_boosters()
+        p = np.asarray(boosters[0].predict(x), dtype=np.float64)
+        if self.spec.task in ("binary", "multilabel"):  # one label per booster
+            p = np.stack([p] + [np.asarray(b.predict(x), dtype=np.float64) for b in boosters[1:]], 1)
             p = np.clip(p, 1e-7, 1 - 1e-7)
-            logits = np.log(p / (1 - p)).reshape(-1, 1)
+            logits = np.log(p / (1 - p)).reshape(len(p), -1)
         elif self.spec.task == "multiclass":
             logits = np.log(np.clip(p, 1e-9, 1.0))
         else:

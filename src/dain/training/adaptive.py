@@ -241,7 +241,9 @@ def calibrate_inference(
         return out
 
     full = score(None, None)
-    settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in grid]
+    # regression has no confidence (the cascade would wake every agent at any threshold): lower budgets only
+    cascade = () if spec.task == "regression" else grid
+    settings = [score(k, None) for k in range(trained)] + [score(None, c) for c in cascade]
     z = candidates_z(len(settings))
     for s in settings:
         s["within_tolerance"] = passes(s, tolerance, z)

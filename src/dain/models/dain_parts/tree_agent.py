@@ -6,7 +6,8 @@ sample. The trees are fitted once, before gradient training (``fit``), as a *cro
 as ``gbm``).
 During training each training row gets the prediction of the booster that never saw it (out-of-fold), so the
 controller and the consensus learn how far to trust the trees on new rows rather than on rows they memorised. At
-inference the prediction is the mean of the fold boosters. Measured on P12 (Raindrop splits 1-2, out-of-fold
+inference the prediction is the mean of the fold boosters. A multilabel task gets one binary booster per label
+in each fold. Measured on P12 (Raindrop splits 1-2, out-of-fold
 AUROC on the train rows): 5 folds at learning rate 0.02 give 87.5 / 87.2 against 86.7 / 86.6 for 3 folds at 0.05.
 
 The agent's input to the network is its prediction (logits); a small neural trunk/head on top calibrates it and
@@ -59,7 +60,8 @@ class TreeAgent(nn.Module):
         self.spec, self.folds, self.early_stopping = spec, folds, early_stopping
         self.learning_rate, self.num_leaves = learning_rate, num_leaves
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
-        self._boosters: list | None = None
+        self._boosters: list | None = None  # fold-major: fold f, label l at f * labels + l
+        self.labels = spec.num_outputs if spec.task == "multilabel" else 1  # boosters per fold
         self._oof: dict[int, np.ndarray] = {}  # training row index -> out-of-fold logits (training only)
         self._path_len: float | None = None
 
@@ -81,12 +83,17 @@ class TreeAgent(nn.Module):
         for f in range(self.folds):
             fit_rows, held = tr[fold_of != f], tr[fold_of == f]
             t0 = time.perf_counter()
-            booster = self.train_booster(params, x, y, fit_rows, va)
+            held_logits, rounds = [], 0
+            for label in range(self.labels):
+                yl = y if self.labels == 1 else y[:, label]
+                booster = self.train_booster(params, x, yl, fit_rows, va)
+                best = booster.best_iteration or None
+                rounds += best or booster.current_iteration()
+                texts.append(booster.model_to_string(num_iteration=best))
+                held_logits.append(self._to_logits(booster.predict(x[held], num_iteration=best)))
             if log is not None:
-                n = booster.best_iteration or booster.current_iteration()
-                log(f"dain: tree agent fold {f + 1}/{self.folds}: {n} rounds in {time.perf_counter() - t0:.1f} s")
-            texts.append(booster.model_to_string(num_iteration=booster.best_iteration or None))
-            held_logits = self._to_logits(booster.predict(x[held], num_iteration=booster.best_iteration or None))
+                log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
+            held_logits = np.concatenate(held_logits, 1)
             oof.update({int(r): held_logits[i] for i, r in enumerate(held)})
         blob = "\n<<<fold>>>\n".join(texts).encode()
         self.model_bytes = torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
@@ -94,14 +101,16 @@ class TreeAgent(nn.Module):
         return {"trees": float(sum(t.count("Tree=") for t in texts))}
 
     def arrays(self, data: MultimodalDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """What the boosters train on: summary features [N, F], the first target column, train rows, val rows."""
+        """What the boosters train on: summary features [N, F], the target (the first column; multilabel: [N, L]),
+        train rows, val rows."""
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
-        y = data.target.astype(np.float64).reshape(len(data.target), -1)[:, 0]
+        y = data.target.astype(np.float64).reshape(len(data.target), -1)
+        y = y if self.labels > 1 else y[:, 0]
         return x, y, np.asarray(data.splits["train"]), np.asarray(data.splits["val"])
 
     def params(self, n_fit: int, seed: int, threads: int) -> dict:
         """LightGBM parameters of the boosters: ``gbm``'s, sized from ``n_fit`` training rows."""
-        task = self.spec.task
+        task = "binary" if self.spec.task == "multilabel" else self.spec.task  # multilabel: a binary booster per label
         p = lightgbm_params(task, self.spec.num_outputs, n_fit, seed, threads, self.learning_rate, self.num_leaves)
         if task == "regression":  # the agent's logits feed a network trained with the squared error
             p.update(objective="regression", metric="l2")
@@ -120,7 +129,7 @@ class TreeAgent(nn.Module):
 
     def _to_logits(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=np.float64)
-        if self.spec.task == "binary":
+        if self.spec.task in ("binary", "multilabel"):  # one label per booster
             p = np.clip(p, 1e-7, 1 - 1e-7)
             return np.log(p / (1 - p)).reshape(-1, 1)
         if self.spec.task == "multiclass":
@@ -156,8 +165,9 @@ class TreeAgent(nn.Module):
         inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
         steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
         x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
-        boosters = self._get_boosters()
-        logits = np.mean([self._to_logits(b.predict(x)) for b in boosters], axis=0)
+        boosters, L = self._get_boosters(), self.labels
+        folds = [boosters[f : f + L] for f in range(0, len(boosters), L)]
+        logits = np.mean([np.concatenate([self._to_logits(b.predict(x)) for b in fold], 1) for fold in folds], axis=0)
         return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
 
     def flops_per_sample(self) -> float:
