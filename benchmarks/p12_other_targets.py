@@ -86,6 +86,20 @@ def export(root: Path) -> None:
 METRICS = {"regression": ("mae",), "multilabel": ("macro_f1", "auroc")}
 
 
+def run_metrics(run: Path, names: tuple[str, ...]) -> dict:
+    """A run's ``metrics.json``; a metric it lacks (multilabel AUROC, added after some runs were made) is computed
+    from the saved run on validation and test."""
+    m = json.loads((run / "metrics.json").read_text())
+    if all(n in m["val"] and n in m["test"] for n in names):
+        return m
+    from dain.training.runner import evaluate, load_run
+
+    _, data, model = load_run(str(run))
+    for part in ("val", "test"):
+        m[part] = evaluate(model, data, part).metrics
+    return m
+
+
 def summary(root: Path) -> None:
     """One JSON line per (target, n, fitted model folder under ROOT/fits): the mean validation and test metrics of
     the draws that finished (MAE for regression; macro-F1, the monitored metric, and AUROC for multilabel)."""
@@ -96,7 +110,7 @@ def summary(root: Path) -> None:
                 for k in range(SUBSAMPLES):
                     path = model_dir / f"{t}_n{n}_s{k}" / "metrics.json"
                     if path.exists():
-                        got.append(json.loads(path.read_text()))
+                        got.append(run_metrics(path.parent, METRICS[TASKS[t]]))
                 if not got:
                     continue
                 row = {"target": t, "n": n, "model": model_dir.name, "draws": len(got)}

@@ -661,9 +661,41 @@ def test_tree_agent_multilabel_one_booster_per_label() -> None:
     torch.testing.assert_close(again.eval().tree(test), logits)
 
 
+def test_tree_agent_regression_predicts_the_target_and_blends() -> None:
+    """Regression: the boosters predict the target's value (out-of-fold on training rows), DAIN trains on top of them
+    and calibration may blend their answer in on MAE."""
+    pytest.importorskip("lightgbm")
+    import dataclasses
+
+    import numpy as np
+
+    from dain.data.spec import make_batch as data_batch
+    from dain.training.adaptive import calibrate_inference
+    from tests.conftest import tiny_dataset
+
+    d = tiny_dataset(n=600)
+    y = (d.inputs[d.spec.modalities[0].name][:, 0] * 3.0 + 10.0).astype(np.float32)
+    spec = dataclasses.replace(d.spec, task="regression", num_outputs=1, class_names=())
+    data = dataclasses.replace(d, spec=spec, target=y)
+    m = build_model("dain", spec, hidden=16, tree_agent="always")
+    m.prepare(data)
+    test = data_batch(data, data.splits["test"])
+    trees = m.eval().tree(test)
+    assert trees.shape == (len(data.splits["test"]), 1)
+    assert float((trees[:, 0] - test["target"]).abs().mean()) < float((test["target"] - 10.0).abs().mean())
+    batch = data_batch(data, data.splits["train"][:32])
+    out = m.train()(batch)
+    (torch.nn.functional.smooth_l1_loss(out.logits.view(-1), batch["target"]) + sum(out.losses.values())).backward()
+    assert m.agents[-1].trunk[1].weight.grad.abs().sum() > 0
+    rec = calibrate_inference(m, data, "mae", 1.0, (0.9,))
+    assert [t["tree_weight"] for t in rec["tree_weights"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert m.tree_weight == (rec["chosen"] or {}).get("tree_weight", 0.0)
+
+
 def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
-    """``tree_agent=auto``: a tree agent for a binary task with enough training rows (LightGBM installed), none for
-    multiclass or small splits; the harness resolves it before building and saves the resolved value."""
+    """``tree_agent=auto``: a tree agent for a binary or regression task with enough training rows (LightGBM
+    installed), none for multiclass or small splits; the harness resolves it before building and saves the resolved
+    value."""
     pytest.importorskip("lightgbm")
     import dataclasses
 
@@ -685,6 +717,10 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     small_min = dataclasses.replace(cfg, tree_min_rows=100)
     assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
     assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "never"  # multiclass
+    d = tiny_dataset(n=240)
+    reg = dataclasses.replace(d, spec=dataclasses.replace(d.spec, task="regression", num_outputs=1, class_names=()))
+    assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows
+    assert DAIN.resolve_config(cfg, reg).tree_agent == "never"  # regression, too few rows
     assert DAIN.resolve_config(dataclasses.replace(cfg, tree_agent="never"), binary(240)).tree_agent == "never"
     assert build_model("dain", binary(240).spec).tree is None  # built directly, auto has no tree agent
     run = RunConfig.from_dict({"model": {"name": "dain", "params": {"hidden": 16, "tree_min_rows": 100}}})
@@ -867,3 +903,15 @@ def test_soft_accuracy_loss_separates_settings_where_accuracy_is_saturated() -> 
     logit = torch.tensor([[-2.0], [2.0], [2.0], [-2.0]])
     assert PairedBootstrap("binary", 1, "acc", y, logit).soft_loss(logit * 0.5)[0] > 0
     assert PairedBootstrap("binary", 1, "auroc", y, logit).soft_loss(logit * 0.5) is None
+    # multilabel F1: the macro AUROC is its soft check. A candidate with the same labels above 0.5 but the ranking
+    # inside each side shuffled keeps F1 and loses AUROC
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 2, (300, 3), generator=g)
+    ref = (t * 2 - 1) * (1.0 + torch.rand(300, 3, generator=g)) + 0.8 * torch.randn(300, 3, generator=g)
+    scrambled = torch.where(ref > 0, 0.5 + torch.rand(300, 3, generator=g), -0.5 - torch.rand(300, 3, generator=g))
+    boot = PairedBootstrap("multilabel", 3, "macro_f1", t, ref)
+    assert boot.loss(scrambled) == (0.0, 0.0)
+    mean, sd = boot.soft_loss(scrambled)
+    assert mean > 0.003 and not confidently_within(mean, sd, 0.003)
+    assert boot.soft_loss(ref) == (0.0, 0.0)
+    assert PairedBootstrap("multilabel", 3, "auroc", t, ref).soft_loss(scrambled) is None

@@ -244,3 +244,18 @@ def test_fast_max_pool_gradient_equals_max_pool2d_with_ties(shape: tuple[int, ..
         out.backward(grad)
         grads.append((out.detach(), x.grad))
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_multilabel_metrics_include_macro_auroc() -> None:
+    """Multilabel AUROC is the mean over labels of each label's binary AUROC (threshold-free, like binary's)."""
+    from torchmetrics.functional.classification import binary_auroc
+
+    from dain.training.metrics import compute_metrics
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 2, (50, 3), generator=g)
+    logits = torch.randn(50, 3, generator=g) + target
+    got = compute_metrics("multilabel", logits, target, 3)
+    assert set(got) == {"micro_f1", "macro_f1", "acc", "auroc"}
+    per_label = [float(binary_auroc(torch.sigmoid(logits[:, j]), target[:, j])) for j in range(3)]
+    assert got["auroc"] == pytest.approx(sum(per_label) / 3, abs=1e-6)

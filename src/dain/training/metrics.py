@@ -93,6 +93,8 @@ def _metric_fns(task: str, num_outputs: int) -> dict:
             "micro_f1": lambda p, t: C.multilabel_f1_score(p, t.long(), num_labels=k, average="micro"),
             "macro_f1": lambda p, t: C.multilabel_f1_score(p, t.long(), num_labels=k, average="macro"),
             "acc": lambda p, t: C.multilabel_accuracy(p, t.long(), num_labels=k, average="micro"),
+            # threshold-free, as binary's: the mean over labels of each label's AUROC
+            "auroc": lambda p, t: C.multilabel_auroc(p, t.long(), num_labels=k, average="macro"),
         }
     return {
         "mae": lambda p, t: Rg.mean_absolute_error(p, t.view(-1).float()),
