@@ -39,3 +39,9 @@ python benchmarks/p12_other_targets.py summary "$G" > "$R/p12_other_targets.json
 dain compare --data mfeat --protocol tmc --models dain,late_fusion --seeds 5 --jobs 2 --threads 1 --quiet \
   --no-frontier --out "$OUT/mf5"
 python benchmarks/mfeat_ceiling.py "$OUT"/mf5/dain-s{0,1,2,3,4} "$OUT/mf5/late_fusion-s0" > "$R/mfeat_ceiling.jsonl"
+# multilabel variants tried and not adopted (dain_dense, dain_k1, dain_nodeep in the records)
+for k in 0 1 2; do
+  fit dain multi_n300_s$k dain_dense gating=dense & fit dain multi_n300_s$k dain_k1 active_agents=1; wait
+  fit dain multi_n300_s$k dain_nodeep lambda_agents=0 & fit dain multi_n1000_s$k dain_nodeep lambda_agents=0; wait
+done
+python benchmarks/p12_other_targets.py summary "$G" > "$R/p12_other_targets.jsonl"
