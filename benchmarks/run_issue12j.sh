@@ -45,3 +45,11 @@ for k in 0 1 2; do
   fit dain multi_n300_s$k dain_nodeep lambda_agents=0 & fit dain multi_n1000_s$k dain_nodeep lambda_agents=0; wait
 done
 python benchmarks/p12_other_targets.py summary "$G" > "$R/p12_other_targets.jsonl"
+# multilabel with checkpoints selected on macro AUROC (both models alike)
+for n in 300 1000; do for k in 0 1 2; do
+  dain fit --config $R/monitor_auroc.yaml --data "$G/multi_n${n}_s$k" --model dain --threads 1 --no-progress --quiet \
+    --out "$G/fits/dain_monauroc/multi_n${n}_s$k" &
+  dain fit --config $R/monitor_auroc.yaml --data "$G/multi_n${n}_s$k" --model late_fusion --threads 1 --no-progress \
+    --quiet --out "$G/fits/late_fusion_monauroc/multi_n${n}_s$k"; wait
+done; done
+python benchmarks/p12_other_targets.py summary "$G" > "$R/p12_other_targets.jsonl"
