@@ -86,12 +86,15 @@ def main(runs: list[str]) -> None:
     for run in runs:
         errors[run] = run_errors(run, te_rows)
         print(json.dumps({"run": run, "test_errors": errors[run]}))
+    # each view standardised with its training statistics, once
+    stats = [(a.mean(0), a.std(0).clamp_min(1e-6)) for a in tr]
+    tr_std = [(a - m) / s for a, (m, s) in zip(tr, stats)]
+    te_std = [(q - m) / s for q, (m, s) in zip(te, stats)]
     for row in sorted({r for e in errors.values() for r in e}):
         i = int(np.nonzero(te_rows == row)[0][0])
         neighbours = {}
-        for name, a, q in zip(data.spec.modality_names, tr, te):
-            m, s = a.mean(0), a.std(0).clamp_min(1e-6)
-            d = torch.cdist(((q[i] - m) / s).unsqueeze(0), (a - m) / s)[0]
+        for name, a, q in zip(data.spec.modality_names, tr_std, te_std):
+            d = torch.cdist(q[i].unsqueeze(0), a)[0]
             neighbours[name] = ytr[d.topk(5, largest=False).indices].tolist()
         top = prob[i].topk(2)
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -82,6 +83,21 @@ def tiny_dataset(n: int = 60, seed: int = 0) -> MultimodalDataset:
     y = rng.integers(0, 3, n)
     inputs = {m.name: (rng.normal(size=(n, *m.shape)) + y[:, None]).astype(np.float32) for m in spec.modalities}
     return MultimodalDataset(spec, inputs, np.ones((n, 3), bool), y, stratified_split(y, seed=seed))
+
+
+def retarget(data: MultimodalDataset, task: str, target: np.ndarray) -> MultimodalDataset:
+    """``data`` with another task and target (outputs: the target's columns for multilabel, else 1)."""
+    outputs = target.shape[1] if task == "multilabel" else 1
+    spec = dataclasses.replace(data.spec, task=task, num_outputs=outputs, class_names=())
+    return dataclasses.replace(data, spec=spec, target=target)
+
+
+def tiny_multilabel_dataset(n: int = 240) -> MultimodalDataset:
+    """:func:`tiny_dataset` with three different labels per row, each read from the inputs."""
+    d = tiny_dataset(n=n)
+    a = d.inputs[d.spec.modalities[0].name]
+    y = np.stack([a[:, 0] > 0.5, a[:, 1] < 1.5, d.target == 2], 1).astype(np.int64)
+    return retarget(d, "multilabel", y)
 
 
 def fit_mfeat(out: Path, model: str, *extra: str, epochs: int = 1, hidden: int = 16) -> dict:

@@ -625,18 +625,13 @@ def test_tree_agent_multilabel_one_booster_per_label() -> None:
     """Multilabel: each fold fits one binary booster per label; the agent answers one logit per label (out-of-fold on
     training rows), each label's logits follow its own label, and the boosters travel in the state dict."""
     pytest.importorskip("lightgbm")
-    import dataclasses
-
     import numpy as np
 
     from dain.data.spec import make_batch as data_batch
-    from tests.conftest import tiny_dataset
+    from tests.conftest import tiny_multilabel_dataset
 
-    d = tiny_dataset(n=240)
-    a = d.inputs[d.spec.modalities[0].name]
-    y = np.stack([a[:, 0] > 0.5, a[:, 1] < 1.5, d.target == 2], 1).astype(np.int64)  # three different labels
-    spec = dataclasses.replace(d.spec, task="multilabel", num_outputs=3, class_names=())
-    data = dataclasses.replace(d, spec=spec, target=y)
+    data = tiny_multilabel_dataset(n=240)
+    spec = data.spec
     m = build_model("dain", spec, hidden=16, tree_agent="always")
     m.prepare(data)
     assert m.tree.labels == 3 and len(m.tree._get_boosters()) == 3 * m.tree.folds
@@ -665,18 +660,15 @@ def test_tree_agent_regression_predicts_the_target_and_blends() -> None:
     """Regression: the boosters predict the target's value (out-of-fold on training rows), DAIN trains on top of them
     and calibration may blend their answer in on MAE."""
     pytest.importorskip("lightgbm")
-    import dataclasses
-
     import numpy as np
 
     from dain.data.spec import make_batch as data_batch
     from dain.training.adaptive import calibrate_inference
-    from tests.conftest import tiny_dataset
+    from tests.conftest import retarget, tiny_dataset
 
     d = tiny_dataset(n=600)
-    y = (d.inputs[d.spec.modalities[0].name][:, 0] * 3.0 + 10.0).astype(np.float32)
-    spec = dataclasses.replace(d.spec, task="regression", num_outputs=1, class_names=())
-    data = dataclasses.replace(d, spec=spec, target=y)
+    data = retarget(d, "regression", (d.inputs[d.spec.modalities[0].name][:, 0] * 3.0 + 10.0).astype(np.float32))
+    spec = data.spec
     m = build_model("dain", spec, hidden=16, tree_agent="always")
     m.prepare(data)
     test = data_batch(data, data.splits["test"])
@@ -704,12 +696,11 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     from dain.config import RunConfig
     from dain.models.dain import DAIN
     from dain.training.runner import build_from_config
-    from tests.conftest import tiny_dataset
+    from tests.conftest import retarget, tiny_dataset
 
     def binary(n: int):  # noqa: ANN202
         d = tiny_dataset(n=n)
-        spec = dataclasses.replace(d.spec, task="binary", num_outputs=1, class_names=())
-        return dataclasses.replace(d, spec=spec, target=(d.target > 0).astype(np.float32))
+        return retarget(d, "binary", (d.target > 0).astype(np.float32))
 
     cfg = DAIN.Config()
     assert cfg.tree_agent == "auto"
@@ -718,7 +709,7 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
     assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "never"  # multiclass
     d = tiny_dataset(n=240)
-    reg = dataclasses.replace(d, spec=dataclasses.replace(d.spec, task="regression", num_outputs=1, class_names=()))
+    reg = retarget(d, "regression", d.target.astype(np.float32))
     assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows
     assert DAIN.resolve_config(cfg, reg).tree_agent == "never"  # regression, too few rows
     assert DAIN.resolve_config(dataclasses.replace(cfg, tree_agent="never"), binary(240)).tree_agent == "never"
@@ -844,13 +835,12 @@ def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() 
     with pytest.raises(ValueError):
         build_model("dain", data.spec, adaptive="sometimes")
     # regression has no confidence, so no cascade threshold is tried: only the lower budgets
-    import dataclasses
-
     import numpy as np
 
-    spec = dataclasses.replace(data.spec, task="regression", num_outputs=1, class_names=())
-    reg = dataclasses.replace(data, spec=spec, target=data.target.astype(np.float32))
-    r = build_model("dain", spec, hidden=16, active_agents=2).eval()
+    from tests.conftest import retarget
+
+    reg = retarget(data, "regression", data.target.astype(np.float32))
+    r = build_model("dain", reg.spec, hidden=16, active_agents=2).eval()
     rec = calibrate_inference(r, reg, "mae", 1.0, grid)
     assert [(s["budget"], s["threshold"]) for s in rec["settings"]] == [(0, None), (1, None)]
 

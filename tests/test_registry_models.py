@@ -133,17 +133,11 @@ def test_gbm_multilabel_one_booster_per_label() -> None:
     """Multilabel: one binary booster per label, one logit per label that follows its own label; saved and reloaded
     together, and the size counts every booster."""
     pytest.importorskip("lightgbm")
-    import dataclasses
-
-    import numpy as np
-
     from dain.data.spec import make_batch
+    from tests.conftest import tiny_multilabel_dataset
 
-    d = tiny_dataset(n=200)
-    a = d.inputs[d.spec.modalities[0].name]
-    y = np.stack([a[:, 0] > 0.5, a[:, 1] < 1.5, d.target == 2], 1).astype(np.int64)
-    spec = dataclasses.replace(d.spec, task="multilabel", num_outputs=3, class_names=())
-    data = dataclasses.replace(d, spec=spec, target=y)
+    data = tiny_multilabel_dataset(n=200)
+    spec = data.spec
     model = build_model("gbm", spec, n_estimators=50, early_stopping_rounds=10)
     model.fit_direct(data)
     batch = make_batch(data, data.splits["test"])

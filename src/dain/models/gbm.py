@@ -25,6 +25,26 @@ def min_child_samples_for(n_train: int) -> int:
     return int(min(20, max(2, n_train // 16)))
 
 
+def boosters_for(spec: DatasetSpec) -> tuple[str, int]:
+    """The LightGBM task of each booster and how many boosters a model of ``spec`` fits: one per label (binary)
+    for multilabel, else one of the spec's own task."""
+    if spec.task == "multilabel":
+        return "binary", spec.num_outputs
+    return spec.task, 1
+
+
+def to_logits(task: str, p: np.ndarray) -> np.ndarray:
+    """One booster's predictions as logits ``[N, C]`` (``task``: the booster's, see :func:`boosters_for`): binary
+    probabilities -> log-odds ``[N, 1]``, class probabilities -> log-probabilities, values as they are."""
+    p = np.asarray(p, dtype=np.float64)
+    if task == "binary":
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p)).reshape(-1, 1)
+    if task == "multiclass":
+        return np.log(np.clip(p, 1e-9, 1.0))
+    return p.reshape(-1, 1)
+
+
 def lightgbm_params(
     task: str,
     num_outputs: int,
@@ -157,8 +177,7 @@ class GBMModel(nn.Module):
         c = self.cfg
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         tr, va = data.splits["train"], data.splits["val"]
-        labels = self.spec.num_outputs if self.spec.task == "multilabel" else 1
-        task = "binary" if labels > 1 else self.spec.task
+        task, labels = boosters_for(self.spec)
         params = lightgbm_params(
             task,
             self.spec.num_outputs,
@@ -237,15 +256,7 @@ class GBMModel(nn.Module):
         inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
         steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
         x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
-        boosters = self._get_boosters()
-        p = np.asarray(boosters[0].predict(x), dtype=np.float64)
-        if self.spec.task in ("binary", "multilabel"):  # one label per booster
-            p = np.stack([p] + [np.asarray(b.predict(x), dtype=np.float64) for b in boosters[1:]], 1)
-            p = np.clip(p, 1e-7, 1 - 1e-7)
-            logits = np.log(p / (1 - p)).reshape(len(p), -1)
-        elif self.spec.task == "multiclass":
-            logits = np.log(np.clip(p, 1e-9, 1.0))
-        else:
-            logits = p.reshape(-1, 1)
+        task = boosters_for(self.spec)[0]
+        logits = np.concatenate([to_logits(task, b.predict(x)) for b in self._get_boosters()], 1)
         out = torch.as_tensor(logits, dtype=torch.float32, device=batch["mask"].device)
         return ModelOutput(out + 0.0 * self._anchor)

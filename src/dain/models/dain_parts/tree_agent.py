@@ -25,7 +25,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
-from dain.models.gbm import lightgbm_params, summary_features, tree_comparisons
+from dain.models.gbm import boosters_for, lightgbm_params, summary_features, to_logits, tree_comparisons
 
 
 def lightgbm_available() -> bool:
@@ -61,7 +61,7 @@ class TreeAgent(nn.Module):
         self.learning_rate, self.num_leaves = learning_rate, num_leaves
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
         self._boosters: list | None = None  # fold-major: fold f, label l at f * labels + l
-        self.labels = spec.num_outputs if spec.task == "multilabel" else 1  # boosters per fold
+        self.booster_task, self.labels = boosters_for(spec)  # labels: boosters per fold
         self._oof: dict[int, np.ndarray] = {}  # training row index -> out-of-fold logits (training only)
         self._path_len: float | None = None
 
@@ -90,7 +90,7 @@ class TreeAgent(nn.Module):
                 best = booster.best_iteration or None
                 rounds += best or booster.current_iteration()
                 texts.append(booster.model_to_string(num_iteration=best))
-                held_logits.append(self._to_logits(booster.predict(x[held], num_iteration=best)))
+                held_logits.append(to_logits(self.booster_task, booster.predict(x[held], num_iteration=best)))
             if log is not None:
                 log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
             held_logits = np.concatenate(held_logits, 1)
@@ -110,7 +110,7 @@ class TreeAgent(nn.Module):
 
     def params(self, n_fit: int, seed: int, threads: int) -> dict:
         """LightGBM parameters of the boosters: ``gbm``'s, sized from ``n_fit`` training rows."""
-        task = "binary" if self.spec.task == "multilabel" else self.spec.task  # multilabel: a binary booster per label
+        task = self.booster_task
         p = lightgbm_params(task, self.spec.num_outputs, n_fit, seed, threads, self.learning_rate, self.num_leaves)
         if task == "regression":  # the agent's logits feed a network trained with the squared error
             p.update(objective="regression", metric="l2")
@@ -126,15 +126,6 @@ class TreeAgent(nn.Module):
             valid_sets=[lgb.Dataset(x[val], y[val])],
             callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
         )
-
-    def _to_logits(self, p: np.ndarray) -> np.ndarray:
-        p = np.asarray(p, dtype=np.float64)
-        if self.spec.task in ("binary", "multilabel"):  # one label per booster
-            p = np.clip(p, 1e-7, 1 - 1e-7)
-            return np.log(p / (1 - p)).reshape(-1, 1)
-        if self.spec.task == "multiclass":
-            return np.log(np.clip(p, 1e-9, 1.0))
-        return p.reshape(-1, 1)
 
     def _get_boosters(self) -> list:
         if self._boosters is None:
@@ -167,7 +158,8 @@ class TreeAgent(nn.Module):
         x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
         boosters, L = self._get_boosters(), self.labels
         folds = [boosters[f : f + L] for f in range(0, len(boosters), L)]
-        logits = np.mean([np.concatenate([self._to_logits(b.predict(x)) for b in fold], 1) for fold in folds], axis=0)
+        task = self.booster_task
+        logits = np.mean([np.concatenate([to_logits(task, b.predict(x)) for b in fold], 1) for fold in folds], axis=0)
         return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
 
     def flops_per_sample(self) -> float:
