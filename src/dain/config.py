@@ -44,7 +44,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 15  # early stopping on the monitored validation metric; 0 disables it
     grad_clip: float = 1.0
-    monitor: str = "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro-F1 (multilabel), MAE (regression)
+    monitor: str = "auto"  # auto: val AUROC (binary), accuracy (multiclass), macro AUROC (multilabel), MAE (regression)
     class_weight: str = "none"  # none | balanced (class-weighted task loss)
     balanced_batches: bool = False  # upsample the minority class(es) in training batches
     # remove each present modality of each training sample with this probability, drawn anew every step (never a

@@ -49,8 +49,9 @@ from dain.models.dain_parts.tree_agent import TreeAgent, lightgbm_available
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
 # where tree_agent=auto gives a tree agent (see Config.tree_agent): binary (P12), regression (P12's SAPS-I and length
-# of stay as bring-your-own folders, 300 and 1000 rows: docs/results.md, 2026-12-05 evening)
-TREE_AUTO_TASKS = ("binary", "regression")
+# of stay as bring-your-own folders, 300 and 1000 rows: docs/results.md, 2026-12-05 evening), multilabel (P12's three
+# outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC: docs/results.md, 2026-12-06)
+TREE_AUTO_TASKS = ("binary", "regression", "multilabel")
 ADAPTIVE_MODES = ("auto", "off")
 
 
@@ -83,10 +84,10 @@ class DAIN(nn.Module):
         lambda_sparse: float = 0.01
         lambda_comm: float = 0.001  # per kilobit per sample
         # a LightGBM agent over the summary features, cross-fitted before training (see dain_parts/tree_agent.py):
-        # always | never | auto: `always` for a binary or regression task whose train split has >= tree_min_rows
-        # rows when LightGBM is installed, else `never` (a multiclass booster scores one tree per class and round);
-        # resolved from the data by the harness (resolve_config) and saved resolved; built directly, auto has no
-        # tree agent
+        # always | never | auto: `always` for a binary, regression or multilabel task whose train split has
+        # >= tree_min_rows rows when LightGBM is installed, else `never` (a multiclass booster scores one tree per
+        # class and round); resolved from the data by the harness (resolve_config) and saved resolved; built
+        # directly, auto has no tree agent
         tree_agent: str = "auto"
         tree_min_rows: int = 200  # P12 cut to 300 stays: the trees help; MIMIC-IV demo (70 rows): they hurt
         # inference after training: "auto" = the cheapest of the lower budgets and the confidence cascade whose

@@ -11,13 +11,16 @@ from torchmetrics.functional import regression as Rg
 MONITOR = {
     "binary": ("auroc", "max"),
     "multiclass": ("acc", "max"),
-    "multilabel": ("macro_f1", "max"),
+    # threshold-free: macro-F1 at 0.5 kept late, overfit checkpoints (P12's outcomes as labels, docs/results.md
+    # 2026-12-06); F1's thresholds are tuned on validation after training (dain.training.thresholds)
+    "multilabel": ("auroc", "max"),
     "regression": ("mae", "min"),
 }
 
-# Tasks whose monitored metric is a count over a (possibly small) validation split: accuracy and macro-F1 move in steps
-# of 1/n, so several epochs tie and "first best" would keep an early, undertrained checkpoint. There the harness selects
-# on ``val/select``: the metric, ties broken by the lower validation loss.
+# Tasks whose monitored metric can tie over a (possibly small) validation split: accuracy moves in steps of 1/n, a
+# macro AUROC of few positives in coarse steps, so several epochs tie and "first best" would keep an early,
+# undertrained checkpoint. There the harness selects on ``val/select``: the metric, ties broken by the lower
+# validation loss.
 TIEBREAK_TASKS = ("multiclass", "multilabel")
 
 

@@ -34,6 +34,8 @@ from dain.flops import model_cost
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
+from dain.training.thresholds import BUFFER as LABEL_OFFSETS
+from dain.training.thresholds import attach_label_offsets, tune_label_thresholds
 from dain.validation import (
     check_budget,
     check_splits,
@@ -86,6 +88,7 @@ def build_from_config(
         msg = str(e).removeprefix(f"{cfg.model.name}: ")
         raise ConfigError(f"model {cfg.model.name!r}: {msg} (set with --set or model.params)") from e
     check_trained_budget(model, model_cfg)
+    attach_label_offsets(model, data.spec)  # multilabel: per-label thresholds, tuned on validation by _finish
     return data, model
 
 
@@ -389,6 +392,12 @@ def _finish(
     from dain.training.adaptive import calibrate_for_run
 
     adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
+    thresholds = None
+    if hasattr(model, LABEL_OFFSETS):  # multilabel: each label's decision threshold, on the chosen setting's scores
+        getattr(model, LABEL_OFFSETS).zero_()
+        base = evaluate(model, data, "val")
+        thresholds = tune_label_thresholds(model, base.logits, base.target)
+        thresholds["val_at_half"] = base.metrics
     # through bytes: safetensors' save_file creates its file 0600; every other output follows the umask (0644)
     weights = save({k: v.contiguous() for k, v in model.state_dict().items()})
     atomic_write(out / "model.safetensors", lambda tmp: tmp.write_bytes(weights))
@@ -407,6 +416,7 @@ def _finish(
         "test": test.metrics,
         "efficiency": (eff := efficiency(model, data, test.stats)),
         **({"adaptive": adaptive} if adaptive is not None else {}),
+        **({"label_thresholds": thresholds} if thresholds is not None else {}),
         "time": {
             "fit_seconds": round(fit_seconds, 3),
             "epochs": epochs,
@@ -476,6 +486,7 @@ def load_run(
             f"restore it or retrain (dain fit --config {run / 'config.yaml'})"
         ) from e
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if m != LABEL_OFFSETS]  # a run saved before label thresholds: 0.5 for every label
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.eval()
