@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 12, 2026-12-06: multilabel defaults. Checkpoints selected on macro AUROC, per-label F1 thresholds tuned on
+# validation (every model), DAIN's tree agent on multilabel; P12 Raindrop 5 splits refitted with DAIN's defaults for
+# the adaptive-mode check (goal 3b). Records in benchmarks/results/issue12k/. About 1.5 hours on 2 cores.
+# Usage: bash benchmarks/run_issue12k.sh OUT   (OUT may be the OUT of run_issue12j.sh: its fits are reused)
+set -uo pipefail
+OUT=${1:?usage: run_issue12k.sh OUT}
+R=benchmarks/results/issue12k
+mkdir -p "$R"
+G=$OUT/p12targets
+[ -d "$G/arrays" ] || python benchmarks/p12_other_targets.py export "$G"
+fit() {  # model folder fits-subfolder [--set value]
+  dain fit --data "$G/$2" --model "$1" ${4:+--set $4} --threads 1 --no-progress --quiet --out "$G/fits/$3/$2"
+}
+# the experiment before the default changed: DAIN with the tree agent, checkpoints on macro AUROC
+for n in 300 1000; do for k in 0 1 2; do
+  dain fit --config benchmarks/results/issue12j/monitor_auroc.yaml --data "$G/multi_n${n}_s$k" --model dain \
+    --set tree_agent=always --threads 1 --no-progress --quiet --out "$G/fits/dain_tree_monauroc/multi_n${n}_s$k"
+done; done
+# today's defaults, as a user runs a new folder
+for n in 300 1000; do for k in 0 1 2; do
+  fit dain multi_n${n}_s$k d6_dain & fit late_fusion multi_n${n}_s$k d6_late_fusion; wait
+  fit gbm multi_n${n}_s$k d6_gbm
+done; done
+python benchmarks/p12_other_targets.py summary "$G" | grep '"multi"' \
+  | grep -E '"model": "(d6_[a-z_]+|dain_tree_monauroc)"' > "$R/p12_multilabel_defaults.jsonl"
+# thresholds after the fact on every multilabel run of both days (run_issue12j.sh's folders included)
+python benchmarks/multilabel_thresholds.py "$G" late_fusion late_fusion_monauroc dain_recal dain_monauroc gbm \
+  dain_tree_recal dain_tree_monauroc d6_dain d6_late_fusion d6_gbm > "$R/multilabel_thresholds.jsonl"
+# P12 Raindrop, 5 splits, DAIN's defaults (seed 0), then each run at its trained top-k for goal 3b
+dain compare --config configs/physionet2012_raindrop.yaml --models dain --all-splits --seeds 1 --jobs 2 --threads 1 \
+  --no-progress --no-frontier --out "$OUT/p12d6"
+python benchmarks/adaptive_vs_full.py "$OUT"/p12d6/split*/dain-s0-split* > "$R/p12_adaptive_vs_full.jsonl"
