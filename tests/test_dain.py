@@ -712,7 +712,10 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     reg = retarget(d, "regression", d.target.astype(np.float32))
     assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows
     assert DAIN.resolve_config(cfg, reg).tree_agent == "never"  # regression, too few rows
-    assert DAIN.resolve_config(small_min, tiny_multilabel_dataset(240)).tree_agent == "always"  # multilabel
+    multi = tiny_multilabel_dataset(240)
+    assert DAIN.resolve_config(small_min, multi).tree_agent == "always"  # multilabel, 3 labels
+    many = retarget(multi, "multilabel", np.tile(multi.target, 3))  # 9 labels: 45 fold boosters
+    assert DAIN.resolve_config(small_min, many).tree_agent == "never"
     assert DAIN.resolve_config(dataclasses.replace(cfg, tree_agent="never"), binary(240)).tree_agent == "never"
     assert build_model("dain", binary(240).spec).tree is None  # built directly, auto has no tree agent
     run = RunConfig.from_dict({"model": {"name": "dain", "params": {"hidden": 16, "tree_min_rows": 100}}})

@@ -52,6 +52,10 @@ TREE_MODES = ("never", "always", "auto")
 # of stay as bring-your-own folders, 300 and 1000 rows: docs/results.md, 2026-12-05 evening), multilabel (P12's three
 # outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC: docs/results.md, 2026-12-06)
 TREE_AUTO_TASKS = ("binary", "regression", "multilabel")
+# multilabel fits one booster per label and fold, so fitting and scoring cost grow with the labels as a multiclass
+# booster's do with the classes: auto stops at this many labels (measured at 3; MM-IMDB's 23 genres would be 115
+# boosters of up to 2000 trees each)
+TREE_AUTO_MAX_LABELS = 8
 ADAPTIVE_MODES = ("auto", "off")
 
 
@@ -158,6 +162,7 @@ class DAIN(nn.Module):
         if cfg.tree_agent != "auto":
             return cfg
         use = data.spec.task in TREE_AUTO_TASKS and len(data.splits["train"]) >= cfg.tree_min_rows
+        use = use and (data.spec.task != "multilabel" or data.spec.num_outputs <= TREE_AUTO_MAX_LABELS)
         use = use and lightgbm_available()
         return dataclasses.replace(cfg, tree_agent="always" if use else "never")
 
