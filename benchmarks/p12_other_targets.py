@@ -15,7 +15,8 @@ Targets (from PhysioNet 2012's Outcomes files, the same stays and split as ``sma
   are left out.
 
 The training split is a random draw of ``n`` stays of the split's training stays (seed ``100 + k``, the draws of
-``small_train_p12.py``), validation and test are the split's own (minus the stays without the target).
+``small_train_p12.py``), or all of them (``<target>_nall_s0``); validation and test are the split's own (minus the
+stays without the target).
 ``summary`` prints one JSON line per (target, n, model folder under ROOT/fits): mean validation and test metrics over
 the draws that finished."""
 
@@ -31,7 +32,7 @@ from small_train_p12 import write_arrays, write_folder  # benchmarks/, this scri
 
 TARGETS = ("saps", "los", "multi")
 TASKS = {"saps": "regression", "los": "regression", "multi": "multilabel"}
-SIZES = (300, 1000)
+SIZES = (300, 1000, "all")  # "all": every training stay of the split (one folder, draw 0)
 SUBSAMPLES = 3
 
 
@@ -74,8 +75,8 @@ def export(root: Path) -> None:
         has = np.isfinite(y) if y.ndim == 1 else np.isfinite(y).all(1)
         train = np.asarray([i for i in data.splits["train"] if has[i]])
         for n in SIZES:
-            for k in range(SUBSAMPLES):
-                rows = np.random.default_rng(100 + k).choice(train, n, replace=False)
+            for k in range(SUBSAMPLES if n != "all" else 1):
+                rows = train if n == "all" else np.random.default_rng(100 + k).choice(train, n, replace=False)
                 split = {"train": sorted(int(i) for i in rows)}
                 split.update({s: [int(i) for i in data.splits[s] if has[i]] for s in ("val", "test")})
                 meta = {"name": f"p12_{t}_n{n}_s{k}", "task": TASKS[t]}

@@ -8,7 +8,7 @@ OUT=${1:?usage: run_issue12k.sh OUT}
 R=benchmarks/results/issue12k
 mkdir -p "$R"
 G=$OUT/p12targets
-[ -d "$G/arrays" ] || python benchmarks/p12_other_targets.py export "$G"
+[ -d "$G/multi_nall_s0" ] || python benchmarks/p12_other_targets.py export "$G"
 fit() {  # model folder fits-subfolder [--set value]
   dain fit --data "$G/$2" --model "$1" ${4:+--set $4} --threads 1 --no-progress --quiet --out "$G/fits/$3/$2"
 }
@@ -22,11 +22,17 @@ for n in 300 1000; do for k in 0 1 2; do
   fit dain multi_n${n}_s$k d6_dain & fit late_fusion multi_n${n}_s$k d6_late_fusion; wait
   fit gbm multi_n${n}_s$k d6_gbm
 done; done
+# every training stay of the split (9471), one folder
+fit dain multi_nall_s0 d6_dain & fit late_fusion multi_nall_s0 d6_late_fusion; wait
+fit gbm multi_nall_s0 d6_gbm
 python benchmarks/p12_other_targets.py summary "$G" | grep '"multi"' \
   | grep -E '"model": "(d6_[a-z_]+|dain_tree_monauroc)"' > "$R/p12_multilabel_defaults.jsonl"
 # thresholds after the fact on every multilabel run of both days (run_issue12j.sh's folders included)
 python benchmarks/multilabel_thresholds.py "$G" late_fusion late_fusion_monauroc dain_recal dain_monauroc gbm \
   dain_tree_recal dain_tree_monauroc d6_dain d6_late_fusion d6_gbm > "$R/multilabel_thresholds.jsonl"
+# thresholds tuned on small validation subsets (30-300 rows) of the 300-stay runs
+python benchmarks/thresholds_small_val.py "$G"/fits/d6_{late_fusion,dain,gbm}/multi_n300_s{0,1,2} \
+  > "$R/thresholds_small_val.jsonl"
 # P12 Raindrop, 5 splits, DAIN's defaults (seed 0), then each run at its trained top-k for goal 3b
 dain compare --config configs/physionet2012_raindrop.yaml --models dain --all-splits --seeds 1 --jobs 2 --threads 1 \
   --no-progress --no-frontier --out "$OUT/p12d6"
