@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -253,3 +254,20 @@ def test_multilabel_metrics_include_macro_auroc() -> None:
     assert set(got) == {"micro_f1", "macro_f1", "acc", "auroc"}
     per_label = [float(binary_auroc(torch.sigmoid(logits[:, j]), target[:, j])) for j in range(3)]
     assert got["auroc"] == pytest.approx(sum(per_label) / 3, abs=1e-6)
+
+
+def test_multilabel_macro_auroc_leaves_out_labels_without_both_classes() -> None:
+    """A label with no positive (or no negative) row has no AUROC: the macro mean is over the other labels, not
+    pulled down by a 0 for it; NaN when no label has both classes."""
+    from torchmetrics.functional.classification import binary_auroc
+
+    from dain.training.metrics import compute_metrics
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 2, (60, 3), generator=g)
+    target[:, 1] = 0  # never positive
+    logits = torch.randn(60, 3, generator=g) + target
+    got = compute_metrics("multilabel", logits, target, 3)["auroc"]
+    defined = [float(binary_auroc(torch.sigmoid(logits[:, j]), target[:, j])) for j in (0, 2)]
+    assert got == pytest.approx(sum(defined) / 2, abs=1e-6)
+    assert math.isnan(compute_metrics("multilabel", logits, torch.ones_like(target), 3)["auroc"])

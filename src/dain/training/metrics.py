@@ -97,13 +97,21 @@ def _metric_fns(task: str, num_outputs: int) -> dict:
             "macro_f1": lambda p, t: C.multilabel_f1_score(p, t.long(), num_labels=k, average="macro"),
             "acc": lambda p, t: C.multilabel_accuracy(p, t.long(), num_labels=k, average="micro"),
             # threshold-free, as binary's: the mean over labels of each label's AUROC
-            "auroc": lambda p, t: C.multilabel_auroc(p, t.long(), num_labels=k, average="macro"),
+            "auroc": _macro_auroc_defined,
         }
     return {
         "mae": lambda p, t: Rg.mean_absolute_error(p, t.view(-1).float()),
         "mse": lambda p, t: Rg.mean_squared_error(p, t.view(-1).float()),
         "corr": lambda p, t: Rg.pearson_corrcoef(p, t.view(-1).float()) if len(t) > 1 else float("nan"),
     }
+
+
+def _macro_auroc_defined(p: torch.Tensor, t: torch.Tensor) -> float:
+    """Multilabel macro AUROC over the labels that have both classes in ``t`` (a label without positives, or
+    without negatives, has no AUROC; torchmetrics would count it as 0); NaN when no label has both."""
+    t = t.long()
+    values = [float(C.binary_auroc(p[:, j], t[:, j])) for j in range(t.shape[1]) if 0 < int(t[:, j].sum()) < t.shape[0]]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def compute_metrics(
