@@ -777,6 +777,54 @@ def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_valid
         assert m.tree_weight == 0.0
 
 
+def test_tree_folds_score_fewer_boosters_counted_saved_and_chosen_on_validation() -> None:
+    """``tree_folds`` k: the tree agent answers with the mean of its first k fold boosters; FLOPs count only
+    those; the count is saved with the weights (a three-entry calibration loads as every fold); calibration picks
+    the fewest folds the bound allows (any loss allowed: one)."""
+    pytest.importorskip("lightgbm")
+    import numpy as np
+
+    from dain.data.spec import make_batch as data_batch
+    from dain.models.gbm import tree_comparisons
+    from dain.training.adaptive import calibrate_inference
+    from tests.conftest import tiny_dataset
+
+    torch.manual_seed(0)
+    data = tiny_dataset(n=700)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always").eval()
+    m.prepare(data)
+    test = data_batch(data, data.splits["test"])
+    per_fold = m.tree.fold_logits(test)
+    assert len(per_fold) == m.tree.folds == 5
+    all_flops = m.tree.flops_per_sample()
+    with torch.no_grad():
+        consensus = m(test).logits
+        m.set_calibration(tree_weight=0.4, tree_folds=2)
+        blended = m(test).logits
+    two = torch.as_tensor(np.mean(per_fold[:2], 0), dtype=torch.float32)
+    torch.testing.assert_close(blended, 0.6 * consensus + 0.4 * two)
+    comparisons = [tree_comparisons(b) for b in m.tree._get_boosters()]
+    assert m.tree.flops_per_sample() == pytest.approx(sum(comparisons[:2])) and all_flops == pytest.approx(
+        sum(comparisons)
+    )
+    again = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    again.load_state_dict(m.state_dict())
+    assert again.tree.used_folds == 2
+    state = dict(m.state_dict())
+    state["calibration"] = state["calibration"][:3]
+    again.load_state_dict(state)
+    assert again.tree.used_folds is None and again.tree_weight == pytest.approx(0.4)
+    with pytest.raises(ValueError):
+        m.set_calibration(tree_weight=0.4, tree_folds=6)
+    m.set_calibration()
+    rec = calibrate_inference(m, data, "acc", 1.0, (0.9,))
+    if rec["chosen"] and rec["chosen"].get("tree_weight"):
+        assert [t["tree_folds"] for t in rec["tree_folds"]] == [1]  # the fewest that passes: tried first
+        assert rec["chosen"]["tree_folds"] == 1 and m.tree.used_folds == 1
+    else:
+        assert "tree_folds" not in rec and m.tree.used_folds is None
+
+
 # ------------------------------------------------------------------------------------------- calibrated cascade
 def test_calibrated_inference_chosen_on_validation_and_saved_with_the_weights() -> None:
     from dain.data.spec import make_batch as data_batch

@@ -147,8 +147,9 @@ class DAIN(nn.Module):
         self.register_buffer("read_matrix", read, persistent=False)
         self.register_buffer("agent_cost", self._relative_costs(), persistent=False)
         # the inference setting chosen on validation after training, saved with the weights: [budget (-1 = the
-        # trained one), cascade threshold (0 = none: top-k), tree weight (0 = none: the consensus alone)]
-        self.register_buffer("calibration", torch.tensor([-1.0, 0.0, 0.0]))
+        # trained one), cascade threshold (0 = none: top-k), tree weight (0 = none: the consensus alone), fold
+        # boosters the tree agent scores (0 = all of them)]
+        self.register_buffer("calibration", torch.tensor([-1.0, 0.0, 0.0, 0.0]))
         self.tree_weight = 0.0
         self._tree_all: torch.Tensor | None = None  # tree logits of every row of the running forward (blend)
         self.register_load_state_dict_post_hook(lambda module, _keys: module._apply_calibration())
@@ -181,18 +182,24 @@ class DAIN(nn.Module):
             self.threshold = float(threshold)
 
     def set_calibration(
-        self, budget: int | None = None, threshold: float | None = None, tree_weight: float | None = None
+        self,
+        budget: int | None = None,
+        threshold: float | None = None,
+        tree_weight: float | None = None,
+        tree_folds: int | None = None,
     ) -> None:
         """Store the inference setting chosen on validation (``budget``: routed agents per sample, ``None`` = the
         trained budget; ``threshold``: the cascade's confidence, ``None`` = top-k; ``tree_weight`` w: the answer is
-        ``(1 - w) * consensus + w * tree agent`` on every row, ``None`` = the consensus alone) and switch to it. No
-        arguments: back to top-k at the trained budget, no blend."""
+        ``(1 - w) * consensus + w * tree agent`` on every row, ``None`` = the consensus alone; ``tree_folds``: the
+        tree agent answers with the mean of its first that many fold boosters, ``None`` = all) and switch to it. No
+        arguments: back to top-k at the trained budget, no blend, every fold booster."""
         self.calibration.copy_(
             torch.tensor(
                 [
                     -1.0 if budget is None else float(budget),
                     0.0 if threshold is None else float(threshold),
                     0.0 if tree_weight is None else float(tree_weight),
+                    0.0 if tree_folds is None else float(tree_folds),
                 ]
             )
         )
@@ -201,9 +208,12 @@ class DAIN(nn.Module):
     def _apply_calibration(self) -> None:
         budget, c = int(self.calibration[0]), round(float(self.calibration[1]), 6)  # float32: 0.9 -> 0.90000004
         w = round(float(self.calibration[2]), 6)
-        if w and self.tree is None:
-            raise ValueError("dain: a tree weight needs the tree agent (tree_agent=always|auto)")
+        folds = int(self.calibration[3])
+        if (w or folds) and self.tree is None:
+            raise ValueError("dain: a tree weight or fold count needs the tree agent (tree_agent=always|auto)")
         self.tree_weight = w
+        if self.tree is not None:
+            self.tree.set_folds(folds or None)
         self.set_budget(None if budget < 0 else budget)
         if c > 0:
             self.set_gating("threshold", c)
@@ -213,9 +223,9 @@ class DAIN(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
         # runs saved before calibration existed predict with top-k, as they were scored; runs saved before the tree
         # weight existed have two entries: no blend
-        cal = state_dict.setdefault(prefix + "calibration", torch.tensor([-1.0, 0.0, 0.0]))
-        if cal.numel() == 2:
-            state_dict[prefix + "calibration"] = torch.cat([cal, cal.new_zeros(1)])
+        cal = state_dict.setdefault(prefix + "calibration", torch.tensor([-1.0, 0.0, 0.0, 0.0]))
+        if cal.numel() < 4:  # saved before the tree weight (2 entries) or the fold count (3): none, all folds
+            state_dict[prefix + "calibration"] = torch.cat([cal, cal.new_zeros(4 - cal.numel())])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, batch: dict, budget: int | None = None) -> ModelOutput:

@@ -21,7 +21,8 @@ choosing anyway cost 5.5 test points.
 
 With the tree agent (``tree_agent``), the same step then chooses the weight of the trees' answer in a blend with the
 consensus (:func:`_tree_weight`; on P12 the consensus alone scored test AUROC 87.51, the trees alone 88.09 and the
-blend fitted offline on validation 88.07, with AUPRC 58.54 / 58.87 / 59.33).
+blend fitted offline on validation 88.07, with AUPRC 58.54 / 58.87 / 59.33), and, with a blend, how many fold
+boosters it scores (:func:`_tree_folds`, by the same bound against all of them).
 
 The choice is stored in the model (``DAIN.set_calibration``; saved with the weights), so a loaded run predicts the
 way it was scored. ``dain test --budget K`` / ``--adaptive C`` override it."""
@@ -271,8 +272,49 @@ def calibrate_inference(
         weight, record["tree_weights"] = _tree_weight(model, data, metric, tolerance, chosen or {}, base)
         if weight is not None:
             chosen = record["chosen"] = {**(chosen or {"budget": None, "threshold": None}), "tree_weight": weight}
+            folds, record["tree_folds"] = _tree_folds(model, data, metric, tolerance, chosen)
+            if folds is not None:
+                chosen["tree_folds"] = folds
         model.set_calibration(**(chosen or {}))
     return record
+
+
+def _tree_folds(
+    model: torch.nn.Module,
+    data: MultimodalDataset,
+    metric: str,
+    tolerance: float,
+    setting: dict[str, Any],
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """How many of the tree agent's fold boosters the chosen ``setting`` (with its blend) scores: the fewest whose
+    validation answers the paired bootstrap is confident lose at most ``tolerance`` against all of them (``None``:
+    all). Why: the blend scores the boosters on every row, and their time is in the tree traversals, which the FLOP
+    count prices at one operation per level (P12: 61 of DAIN's 122 ms per 256 stays), so this saving is in time, not
+    FLOPs. Each count is scored by the whole forward (the routed tree agent answers with the same boosters)."""
+    from dain.training.runner import evaluate
+
+    spec, folds = data.spec, model.tree.folds
+    model.set_calibration(**setting)
+    reference = evaluate(model, data, "val")
+    boot = PairedBootstrap(spec.task, spec.num_outputs, metric, reference.target, reference.logits)
+    z = candidates_z(folds - 1)
+    tried, best = [], None
+    for k in range(1, folds):
+        model.set_calibration(**setting, tree_folds=k)
+        logits = evaluate(model, data, "val").logits
+        lost, sd = boot.loss(logits)
+        t = {"tree_folds": k, "loss_mean": lost, "loss_std": sd}
+        t["within_tolerance"] = confidently_within(lost, sd, tolerance, z)
+        soft = boot.soft_loss(logits)
+        if soft is not None:
+            t["soft_loss_mean"], t["soft_loss_std"] = soft
+            t["within_tolerance"] = t["within_tolerance"] and confidently_within(*soft, tolerance, z)
+        tried.append(t)
+        if t["within_tolerance"]:
+            best = k
+            break
+    model.set_calibration(**setting)
+    return best, tried
 
 
 def _tree_weight(
