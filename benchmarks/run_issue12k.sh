@@ -37,3 +37,21 @@ python benchmarks/thresholds_small_val.py "$G"/fits/d6_{late_fusion,dain,gbm}/mu
 dain compare --config configs/physionet2012_raindrop.yaml --models dain --all-splits --seeds 1 --jobs 2 --threads 1 \
   --no-progress --no-frontier --out "$OUT/p12d6"
 python benchmarks/adaptive_vs_full.py "$OUT"/p12d6/split*/dain-s0-split* > "$R/p12_adaptive_vs_full.jsonl"
+# fewer fold boosters in the tree blend (calibration's new step, b4a0d6a): the same weights recalibrated (copies),
+# then latency side by side, 1 thread, 256 test rows (late fusion: P12 split 1, defaults)
+[ -f "$OUT/p12/lf_s1/metrics.json" ] || dain fit --config configs/physionet2012_raindrop.yaml --model late_fusion \
+  --threads 1 --no-progress --quiet --out "$OUT/p12/lf_s1"
+mkdir -p "$OUT/folds" && cp -r "$OUT"/p12d6/split*/dain-s0-split* "$G/fits/d6_dain/multi_nall_s0" "$OUT/folds/"
+python benchmarks/recalibrate_runs.py --force "$OUT/folds"
+python - "$OUT" "$G" > "$R/latency_tree_folds.jsonl" <<'PY'
+import json, sys
+from dain.training.frontier import measure_latency
+out, g = sys.argv[1], sys.argv[2]
+S = range(1, 6)
+print(json.dumps(measure_latency({"dain_5folds": [f"{out}/p12d6/split{i}/dain-s0-split{i}" for i in S],
+    "dain_calfolds": [f"{out}/folds/dain-s0-split{i}" for i in S], "late_fusion": f"{out}/p12/lf_s1"}, rounds=7)))
+print(json.dumps(measure_latency({"dain_5folds": f"{out}/p12d6/split1/dain-s0-split1",
+    "dain_calfolds": f"{out}/folds/dain-s0-split1", "late_fusion": f"{out}/p12/lf_s1"}, rounds=9)))
+print(json.dumps(measure_latency({"dain_5folds": f"{g}/fits/d6_dain/multi_nall_s0", "dain_calfolds": f"{out}/folds/multi_nall_s0",
+    "late_fusion": f"{g}/fits/d6_late_fusion/multi_nall_s0", "gbm": f"{g}/fits/d6_gbm/multi_nall_s0"}, rounds=9)))
+PY
