@@ -55,3 +55,7 @@ print(json.dumps(measure_latency({"dain_5folds": f"{out}/p12d6/split1/dain-s0-sp
 print(json.dumps(measure_latency({"dain_5folds": f"{g}/fits/d6_dain/multi_nall_s0", "dain_calfolds": f"{out}/folds/multi_nall_s0",
     "late_fusion": f"{g}/fits/d6_late_fusion/multi_nall_s0", "gbm": f"{g}/fits/d6_gbm/multi_nall_s0"}, rounds=9)))
 PY
+# DAIN refitted on the multilabel draws with the final code (the fold step included)
+for n in 300 1000; do for k in 0 1 2; do fit dain multi_n${n}_s$k d6b_dain; done; done
+python benchmarks/p12_other_targets.py summary "$G" | grep '"multi"' \
+  | grep -E '"model": "(d6_[a-z_]+|d6b_dain|dain_tree_monauroc)"' > "$R/p12_multilabel_defaults.jsonl"
