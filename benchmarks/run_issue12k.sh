@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 12, 2026-12-06: multilabel defaults. Checkpoints selected on macro AUROC, per-label F1 thresholds tuned on
 # validation (every model), DAIN's tree agent on multilabel; P12 Raindrop 5 splits refitted with DAIN's defaults for
-# the adaptive-mode check (goal 3b). Records in benchmarks/results/issue12k/. About 1.5 hours on 2 cores.
+# the adaptive-mode check (goal 3b), the calibrated fold count. Records in benchmarks/results/issue12k/. About 3 hours on 2
+# cores.
 # Usage: bash benchmarks/run_issue12k.sh OUT   (OUT may be the OUT of run_issue12j.sh: its fits are reused)
 set -uo pipefail
 OUT=${1:?usage: run_issue12k.sh OUT}
