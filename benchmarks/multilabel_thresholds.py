@@ -1,6 +1,6 @@
 """Per-label thresholds tuned on validation, measured after the fact on saved multilabel runs (the evidence for
 ``dain.training.thresholds``): each run's checkpoint is scored at 0.5 and at the F1-optimal validation threshold of
-each label (:func:`dain.training.thresholds.f1_optimal_logit`), with the offsets a run may already carry removed.
+each label (:func:`dain.training.thresholds.f1_optimal_offsets`), with the offsets a run may already carry removed.
 
     python benchmarks/multilabel_thresholds.py ROOT MODEL_FOLDER [...]
 
@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dain.training.metrics import compute_metrics
 from dain.training.runner import evaluate, load_run
-from dain.training.thresholds import BUFFER, f1_optimal_logit
+from dain.training.thresholds import BUFFER, f1_optimal_offsets
 
 
 def scores(run: Path) -> dict[str, float]:
@@ -26,10 +25,8 @@ def scores(run: Path) -> dict[str, float]:
     if hasattr(model, BUFFER):
         getattr(model, BUFFER).zero_()
     val, test = evaluate(model, data, "val"), evaluate(model, data, "test")
-    z, y = val.logits.numpy(), val.target.numpy()
-    cuts = [f1_optimal_logit(z[:, j], y[:, j]) for j in range(z.shape[1])]
-    shift = torch.tensor([0.0 if c is None else -c for c in cuts], dtype=torch.float32)
-    L = z.shape[1]
+    shift, _ = f1_optimal_offsets(val.logits, val.target)
+    L = val.logits.shape[1]
     out = {}
     for name, res in (("val", val), ("test", test)):
         out[f"{name}_f1_at_half"] = res.metrics["macro_f1"]

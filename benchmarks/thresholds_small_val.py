@@ -17,16 +17,17 @@ import torch
 
 from dain.training.metrics import compute_metrics
 from dain.training.runner import evaluate, load_run
-from dain.training.thresholds import BUFFER, f1_optimal_logit
+from dain.training.thresholds import BUFFER, f1_optimal_offsets
 
 SIZES = (30, 45, 100, 300)
 SUBSETS = 50
 
 
-def test_f1(z_val: np.ndarray, y_val: np.ndarray, test_logits: torch.Tensor, test_target: torch.Tensor) -> float:
-    cuts = [f1_optimal_logit(z_val[:, j], y_val[:, j]) for j in range(z_val.shape[1])]
-    shift = torch.tensor([0.0 if c is None else -c for c in cuts], dtype=torch.float32)
-    return compute_metrics("multilabel", test_logits + shift, test_target, z_val.shape[1])["macro_f1"]
+def test_f1(
+    val_logits: torch.Tensor, val_target: torch.Tensor, test_logits: torch.Tensor, test_target: torch.Tensor
+) -> float:
+    shift, _ = f1_optimal_offsets(val_logits, val_target)
+    return compute_metrics("multilabel", test_logits + shift, test_target, val_logits.shape[1])["macro_f1"]
 
 
 def main(runs: list[str]) -> None:
@@ -34,14 +35,14 @@ def main(runs: list[str]) -> None:
         _, data, model = load_run(run)
         getattr(model, BUFFER).zero_()
         val, test = evaluate(model, data, "val"), evaluate(model, data, "test")
-        z, y = val.logits.numpy(), val.target.numpy()
+        z, y = val.logits, val.target
         at_half = test.metrics["macro_f1"]
         whole = test_f1(z, y, test.logits, test.target)
         rng = np.random.default_rng(0)
         for n in SIZES:
             f1s = [
                 test_f1(z[r], y[r], test.logits, test.target)
-                for r in (rng.choice(len(z), n, False) for _ in range(SUBSETS))
+                for r in (torch.as_tensor(rng.choice(len(z), n, False)) for _ in range(SUBSETS))
             ]
             print(
                 json.dumps(

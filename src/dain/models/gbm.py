@@ -119,6 +119,13 @@ def summary_features(
     return np.concatenate(cols, axis=1)
 
 
+def batch_features(spec: DatasetSpec, batch: dict) -> np.ndarray:
+    """:func:`summary_features` of a model's input batch (tensors on any device)."""
+    inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
+    steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
+    return summary_features(spec, inputs, batch["mask"].cpu().numpy(), steps)
+
+
 def tree_comparisons(booster) -> float:  # noqa: ANN001
     """Cost of one prediction of a LightGBM booster: per tree, the count-weighted mean depth of its leaves (node
     comparisons on the way down) plus one add; summed over trees. Reported as FLOPs beside neural models."""
@@ -253,9 +260,7 @@ class GBMModel(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, batch: dict) -> ModelOutput:
-        inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
-        steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
-        x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
+        x = batch_features(self.spec, batch)
         task = boosters_for(self.spec)[0]
         logits = np.concatenate([to_logits(task, b.predict(x)) for b in self._get_boosters()], 1)
         out = torch.as_tensor(logits, dtype=torch.float32, device=batch["mask"].device)

@@ -103,6 +103,16 @@ class PairedBootstrap:
         arr = np.asarray(losses)
         return float(arr.mean()), float(arr.std())
 
+    def record(self, candidate: torch.Tensor) -> dict[str, float]:
+        """A candidate's losses as calibration records them (see :func:`passes`): ``loss_mean`` / ``loss_std``, and
+        ``soft_loss_mean`` / ``soft_loss_std`` where the metric has a soft counterpart."""
+        lost, sd = self.loss(candidate)
+        out = {"loss_mean": lost, "loss_std": sd}
+        soft = self.soft_loss(candidate)
+        if soft is not None:
+            out["soft_loss_mean"], out["soft_loss_std"] = soft
+        return out
+
     def soft_loss(self, candidate: torch.Tensor) -> tuple[float, float] | None:
         """The threshold-free counterpart of the metric lost by ``candidate``, as (mean, std) over the same
         resamples; ``None`` where it has none. Accuracy: the soft accuracy (mean probability of the true class), in
@@ -241,19 +251,13 @@ def calibrate_inference(
         if (budget, threshold) not in evals:
             evals[(budget, threshold)] = evaluate(model, data, "val")
         res = evals[(budget, threshold)]
-        lost, sd = boot.loss(res.logits)
-        out = {
+        return {
             "budget": budget,
             "threshold": threshold,
             "metric": float(res.metrics[metric]),
-            "loss_mean": lost,
-            "loss_std": sd,
+            **boot.record(res.logits),
             "flops_per_sample": _val_flops(model, data),
         }
-        soft = boot.soft_loss(res.logits)
-        if soft is not None:
-            out["soft_loss_mean"], out["soft_loss_std"] = soft
-        return out
 
     full = score(None, None)
     # regression has no confidence (the cascade would wake every agent at any threshold): lower budgets only
@@ -301,14 +305,8 @@ def _tree_folds(
     tried, best = [], None
     for k in range(1, folds):
         model.set_calibration(**setting, tree_folds=k)
-        logits = evaluate(model, data, "val").logits
-        lost, sd = boot.loss(logits)
-        t = {"tree_folds": k, "loss_mean": lost, "loss_std": sd}
-        t["within_tolerance"] = confidently_within(lost, sd, tolerance, z)
-        soft = boot.soft_loss(logits)
-        if soft is not None:
-            t["soft_loss_mean"], t["soft_loss_std"] = soft
-            t["within_tolerance"] = t["within_tolerance"] and confidently_within(*soft, tolerance, z)
+        t = {"tree_folds": k, **boot.record(evaluate(model, data, "val").logits)}
+        t["within_tolerance"] = passes(t, tolerance, z)
         tried.append(t)
         if t["within_tolerance"]:
             best = k

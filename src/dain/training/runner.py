@@ -18,7 +18,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -392,16 +392,19 @@ def _finish(
     from dain.training.adaptive import calibrate_for_run
 
     adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
+    offsets = getattr(model, LABEL_OFFSETS, None)  # multilabel: each label's threshold, on the chosen setting's scores
+    if offsets is not None:
+        offsets.zero_()
+    val = evaluate(model, data, "val")
     thresholds = None
-    if hasattr(model, LABEL_OFFSETS):  # multilabel: each label's decision threshold, on the chosen setting's scores
-        getattr(model, LABEL_OFFSETS).zero_()
-        base = evaluate(model, data, "val")
-        thresholds = tune_label_thresholds(model, base.logits, base.target)
-        thresholds["val_at_half"] = base.metrics
+    if offsets is not None:  # the forward hook adds the tuned offsets to these very logits: shift, do not re-run
+        thresholds = tune_label_thresholds(model, val.logits, val.target)
+        thresholds["val_at_half"] = val.metrics
+        shifted = val.logits + offsets
+        val = replace(val, logits=shifted, metrics=compute_metrics(data.spec.task, shifted, val.target, len(offsets)))
     # through bytes: safetensors' save_file creates its file 0600; every other output follows the umask (0644)
     weights = save({k: v.contiguous() for k, v in model.state_dict().items()})
     atomic_write(out / "model.safetensors", lambda tmp: tmp.write_bytes(weights))
-    val = evaluate(model, data, "val")
     test = evaluate(model, data, "test", collect_routing=True)
     save_routing(out / "routing.npz", test, model)
     result: dict[str, Any] = {

@@ -62,14 +62,21 @@ def _add_offsets(module: nn.Module, args: Any, output: Any) -> Any:  # noqa: ANN
     return output
 
 
+def f1_optimal_offsets(val_logits: torch.Tensor, val_target: torch.Tensor) -> tuple[torch.Tensor, list[float | None]]:
+    """Per-label logit offsets ``-cut`` (0 where a label keeps 0.5) from validation logits taken with no offsets,
+    and the cuts themselves (:func:`f1_optimal_logit`)."""
+    z, y = val_logits.detach().float().cpu().numpy(), val_target.detach().cpu().numpy()
+    cuts = [f1_optimal_logit(z[:, j], y[:, j]) for j in range(z.shape[1])]
+    return torch.tensor([0.0 if c is None else -c for c in cuts], dtype=torch.float32), cuts
+
+
 def tune_label_thresholds(model: nn.Module, val_logits: torch.Tensor, val_target: torch.Tensor) -> dict[str, Any]:
     """Set the model's offsets from its validation logits (taken with the offsets at zero, see
     :func:`attach_label_offsets`); returns the record saved in metrics.json (thresholds as probabilities, ``null``
     where a label kept 0.5)."""
     offsets = getattr(model, BUFFER)
-    z, y = val_logits.detach().float().cpu().numpy(), val_target.detach().cpu().numpy()
-    cuts = [f1_optimal_logit(z[:, j], y[:, j]) for j in range(z.shape[1])]
-    offsets.copy_(torch.tensor([0.0 if c is None else -c for c in cuts], dtype=offsets.dtype))
+    shift, cuts = f1_optimal_offsets(val_logits, val_target)
+    offsets.copy_(shift.to(offsets.dtype))
     return {
         "rule": "per label, the F1-optimal threshold on the validation split",
         "thresholds": [None if c is None else round(float(1 / (1 + np.exp(-c))), 6) for c in cuts],

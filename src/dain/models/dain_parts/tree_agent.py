@@ -25,7 +25,14 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
-from dain.models.gbm import boosters_for, lightgbm_params, summary_features, to_logits, tree_comparisons
+from dain.models.gbm import (
+    batch_features,
+    boosters_for,
+    lightgbm_params,
+    summary_features,
+    to_logits,
+    tree_comparisons,
+)
 
 
 def lightgbm_available() -> bool:
@@ -153,18 +160,14 @@ class TreeAgent(nn.Module):
             raise ValueError(f"dain: the tree agent has {self.folds} fold boosters, got tree_folds={folds}")
         self.used_folds = None if folds == self.folds else folds
 
-    def fold_logits(self, batch: dict) -> list[np.ndarray]:
-        """Each fold's logits [B, C] on ``batch`` (every fold, whatever :meth:`set_folds` chose)."""
-        inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
-        steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
-        x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
-        return self._fold_logits(x, self.folds)
-
-    def _fold_logits(self, x: np.ndarray, folds: int) -> list[np.ndarray]:
+    def fold_logits(self, batch: dict, folds: int | None = None) -> list[np.ndarray]:
+        """The logits [B, C] on ``batch`` of each of the first ``folds`` folds (``None``: every fold, whatever
+        :meth:`set_folds` chose)."""
+        x = batch_features(self.spec, batch)
         boosters, L, task = self._get_boosters(), self.labels, self.booster_task
         return [
             np.concatenate([to_logits(task, b.predict(x)) for b in boosters[f * L : (f + 1) * L]], 1)
-            for f in range(folds)
+            for f in range(folds or self.folds)
         ]
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -177,10 +180,7 @@ class TreeAgent(nn.Module):
             idx = index.cpu().numpy().tolist()
             if all(i in self._oof for i in idx):
                 return torch.as_tensor(np.stack([self._oof[i] for i in idx]), dtype=torch.float32, device=device)
-        inputs = {k: v.detach().cpu().numpy() for k, v in batch["inputs"].items()}
-        steps = {k: v.cpu().numpy() for k, v in batch.get("steps", {}).items()}
-        x = summary_features(self.spec, inputs, batch["mask"].cpu().numpy(), steps)
-        logits = np.mean(self._fold_logits(x, self.used_folds or self.folds), axis=0)
+        logits = np.mean(self.fold_logits(batch, self.used_folds), axis=0)
         return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
 
     def flops_per_sample(self) -> float:
