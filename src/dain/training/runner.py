@@ -391,10 +391,10 @@ def _finish(
     model = model.cpu().eval()
     from dain.training.adaptive import calibrate_for_run
 
-    adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
     offsets = getattr(model, LABEL_OFFSETS, None)  # multilabel: each label's threshold, on the chosen setting's scores
-    if offsets is not None:
+    if offsets is not None:  # a run finished again (recalibrated) is calibrated as when it was trained: at 0.5
         offsets.zero_()
+    adaptive = calibrate_for_run(model, data, metric)  # agent models: the inference setting chosen on validation
     val = evaluate(model, data, "val")
     thresholds = None
     if offsets is not None:  # the forward hook adds the tuned offsets to these very logits: shift, do not re-run
