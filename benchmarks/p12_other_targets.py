@@ -1,6 +1,6 @@
 """DAIN's defaults on task types no benchmark here has: P12's inputs (Raindrop split 1, the zscore summary) with
-*regression* and *multilabel* targets, exported as bring-your-own folders, so every model is run exactly as a user
-would run a new dataset (``dain fit --data FOLDER``, default settings).
+*regression*, *multilabel* and *multiclass* targets, exported as bring-your-own folders, so every model is run exactly
+as a user would run a new dataset (``dain fit --data FOLDER``, default settings).
 
     python benchmarks/p12_other_targets.py export ROOT     # ROOT/<target>_n<n>_s<k>/
     python benchmarks/p12_other_targets.py summary ROOT    # after the fits of benchmarks/run_issue12i.sh
@@ -12,7 +12,9 @@ Targets (from PhysioNet 2012's Outcomes files, the same stays and split as ``sma
 * ``los``: log(1 + length of stay in days) (regression; stays with a negative length are left out);
 * ``multi``: three binary outcomes at once (multilabel): in-hospital death (14% of stays), a stay longer than 14
   days (30%), death within a year of admission (``Survival`` in 0..365 days, 27%); stays with a negative length
-  are left out.
+  are left out;
+* ``disch``: how the stay ended, four classes (multiclass): died in hospital, or survived with a stay of at most 7
+  days, of 8 to 14 days, of more than 14 days; stays with a negative length are left out.
 
 The training split is a random draw of ``n`` stays of the split's training stays (seed ``100 + k``, the draws of
 ``small_train_p12.py``), or all of them (``<target>_nall_s0``); validation and test are the split's own (minus the
@@ -30,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from small_train_p12 import write_arrays, write_folder  # benchmarks/, this script's folder
 
-TARGETS = ("saps", "los", "multi")
-TASKS = {"saps": "regression", "los": "regression", "multi": "multilabel"}
+TARGETS = ("saps", "los", "multi", "disch")
+TASKS = {"saps": "regression", "los": "regression", "multi": "multilabel", "disch": "multiclass"}
 SIZES = (300, 1000, "all")  # "all": every training stay of the split (one folder, draw 0)
 SUBSAMPLES = 3
 
@@ -53,9 +55,12 @@ def target(name: str, row: dict[str, float]) -> float | list[float]:
     if name == "saps":
         return row["SAPS-I"] if row["SAPS-I"] >= 0 else float("nan")
     if row["Length_of_stay"] < 0:
-        return float("nan") if name == "los" else [float("nan")] * 3
+        return [float("nan")] * 3 if name == "multi" else float("nan")
     if name == "los":
         return float(np.log1p(row["Length_of_stay"]))
+    if name == "disch":
+        los = row["Length_of_stay"]
+        return 0.0 if row["In-hospital_death"] == 1 else 1.0 if los <= 7 else 2.0 if los <= 14 else 3.0
     died_within_year = 0 <= row["Survival"] <= 365
     return [float(row["In-hospital_death"]), float(row["Length_of_stay"] > 14), float(died_within_year)]
 
@@ -71,7 +76,7 @@ def export(root: Path) -> None:
     for t in TARGETS:
         y = np.asarray([target(t, out[int(r)]) for r in data.ids], dtype=np.float32)
         labels = np.nan_to_num(y, nan=0.0)  # rows without a target are in no split
-        np.save(shared / f"labels_{t}.npy", labels.astype(np.int64) if TASKS[t] == "multilabel" else labels)
+        np.save(shared / f"labels_{t}.npy", labels if TASKS[t] == "regression" else labels.astype(np.int64))
         has = np.isfinite(y) if y.ndim == 1 else np.isfinite(y).all(1)
         train = np.asarray([i for i in data.splits["train"] if has[i]])
         for n in SIZES:
@@ -84,7 +89,7 @@ def export(root: Path) -> None:
                 write_folder(root / f"{t}_n{n}_s{k}", shared, f"labels_{t}.npy", split, meta)
 
 
-METRICS = {"regression": ("mae",), "multilabel": ("macro_f1", "auroc")}
+METRICS = {"regression": ("mae",), "multilabel": ("macro_f1", "auroc"), "multiclass": ("acc", "macro_f1")}
 
 
 def run_metrics(run: Path, names: tuple[str, ...]) -> dict:
@@ -103,7 +108,8 @@ def run_metrics(run: Path, names: tuple[str, ...]) -> dict:
 
 def summary(root: Path) -> None:
     """One JSON line per (target, n, fitted model folder under ROOT/fits): the mean validation and test metrics of
-    the draws that finished (MAE for regression; macro-F1, the monitored metric, and AUROC for multilabel)."""
+    the draws that finished (MAE for regression; macro-F1, the monitored metric, and AUROC for multilabel; accuracy,
+    the monitored metric, and macro-F1 for multiclass)."""
     for t in TARGETS:
         for n in SIZES:
             for model_dir in sorted((root / "fits").glob("*")):
