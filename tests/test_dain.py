@@ -685,9 +685,8 @@ def test_tree_agent_regression_predicts_the_target_and_blends() -> None:
 
 
 def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
-    """``tree_agent=auto``: a tree agent for a binary or regression task with enough training rows (LightGBM
-    installed), none for multiclass or small splits; the harness resolves it before building and saves the resolved
-    value."""
+    """``tree_agent=auto``: a tree agent for a task with enough training rows (LightGBM installed), none for small
+    splits or more than 8 classes or labels; the harness resolves it before building and saves the resolved value."""
     pytest.importorskip("lightgbm")
     import dataclasses
 
@@ -707,7 +706,11 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     assert DAIN.resolve_config(cfg, binary(240)).tree_agent == "never"  # 168 training rows < tree_min_rows
     small_min = dataclasses.replace(cfg, tree_min_rows=100)
     assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
-    assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "never"  # multiclass
+    assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "always"  # multiclass, 3 classes
+    assert DAIN.resolve_config(cfg, tiny_dataset(n=240)).tree_agent == "never"  # multiclass, too few rows
+    d = tiny_dataset(n=240)
+    nine = dataclasses.replace(d, spec=dataclasses.replace(d.spec, num_outputs=9, class_names=()))
+    assert DAIN.resolve_config(small_min, nine).tree_agent == "never"  # 9 classes: 9 trees per round and fold
     d = tiny_dataset(n=240)
     reg = retarget(d, "regression", d.target.astype(np.float32))
     assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows

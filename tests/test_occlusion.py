@@ -44,8 +44,9 @@ def test_occlusion_finds_the_modality_that_carries_the_label(signal_noise_run: P
     noise, signal = occ["modalities"]["noise"], occ["modalities"]["signal"]
     assert noise["change"] < 0.02 and noise["flipped"] < 0.02 and abs(noise["metric_drop"]) < 0.02
     assert signal["change"] > 0.3 and signal["flipped"] > 0.3 and signal["metric_drop"] > 0.3
-    # one entry per agent, each beside its consensus weight; the noise agent decides nothing
-    agents = {"a0:shared", "a1:unique:noise", "a2:unique:signal", "a3:synergy:all"}
+    # one entry per agent, each beside its consensus weight (the tree agent: on by default for 3 classes and these
+    # training rows); the noise agent decides nothing
+    agents = {"a0:shared", "a1:unique:noise", "a2:unique:signal", "a3:synergy:all", "a4:tree:summary"}
     assert set(occ["agents"]) == set(s["consensus_weight_mean"]) == agents
     assert occ["agents"]["a1:unique:noise"]["change"] < 0.02
     assert s["class_names"] == ["red", "green", "blue"]

@@ -50,12 +50,14 @@ LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
 # where tree_agent=auto gives a tree agent (see Config.tree_agent): binary (P12), regression (P12's SAPS-I and length
 # of stay as bring-your-own folders, 300 and 1000 rows: docs/results.md, 2026-12-05 evening), multilabel (P12's three
-# outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC: docs/results.md, 2026-12-06)
-TREE_AUTO_TASKS = ("binary", "regression", "multilabel")
-# multilabel fits one booster per label and fold, so fitting and scoring cost grow with the labels as a multiclass
-# booster's do with the classes: auto stops at this many labels (measured at 3; MM-IMDB's 23 genres would be 115
-# boosters of up to 2000 trees each)
-TREE_AUTO_MAX_LABELS = 8
+# outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC: docs/results.md, 2026-12-06), multiclass
+# (P12's four ways a stay ended, 300 / 1000 / 9471 rows: docs/results.md, 2026-12-06, second session)
+TREE_AUTO_TASKS = ("binary", "regression", "multilabel", "multiclass")
+# a multiclass booster scores one tree per class and round, and multilabel fits one booster per label and fold, so
+# fitting and scoring cost grow with the outputs: auto stops at this many classes or labels (measured: 3 labels and
+# 4 classes, where the trees helped; 10 classes (AV-digits, mfeat), where validation did not favour them; MM-IMDB's
+# 23 genres would be 115 boosters of up to 2000 trees each)
+TREE_AUTO_MAX_OUTPUTS = 8
 ADAPTIVE_MODES = ("auto", "off")
 
 
@@ -88,10 +90,10 @@ class DAIN(nn.Module):
         lambda_sparse: float = 0.01
         lambda_comm: float = 0.001  # per kilobit per sample
         # a LightGBM agent over the summary features, cross-fitted before training (see dain_parts/tree_agent.py):
-        # always | never | auto: `always` for a binary, regression or multilabel task whose train split has
-        # >= tree_min_rows rows when LightGBM is installed, else `never` (a multiclass booster scores one tree per
-        # class and round); resolved from the data by the harness (resolve_config) and saved resolved; built
-        # directly, auto has no tree agent
+        # always | never | auto: `always` for a task whose train split has >= tree_min_rows rows (multiclass and
+        # multilabel: at most TREE_AUTO_MAX_OUTPUTS classes or labels) when LightGBM is installed, else `never`;
+        # resolved from the data by the harness (resolve_config) and saved resolved; built directly, auto has no
+        # tree agent
         tree_agent: str = "auto"
         tree_min_rows: int = 200  # P12 cut to 300 stays: the trees help; MIMIC-IV demo (70 rows): they hurt
         # inference after training: "auto" = the cheapest of the lower budgets and the confidence cascade whose
@@ -163,7 +165,7 @@ class DAIN(nn.Module):
         if cfg.tree_agent != "auto":
             return cfg
         use = data.spec.task in TREE_AUTO_TASKS and len(data.splits["train"]) >= cfg.tree_min_rows
-        use = use and (data.spec.task != "multilabel" or data.spec.num_outputs <= TREE_AUTO_MAX_LABELS)
+        use = use and data.spec.num_outputs <= TREE_AUTO_MAX_OUTPUTS  # classes or labels (binary, regression: 1)
         use = use and lightgbm_available()
         return dataclasses.replace(cfg, tree_agent="always" if use else "never")
 
