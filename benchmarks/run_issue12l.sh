@@ -25,3 +25,5 @@ for s in 1 2; do
   fit dain disch_nall_s0 dain_tree_seed$s tree_agent=always --seed $s & fit gbm disch_nall_s0 gbm_seed$s "" --seed $s; wait
 done
 (cd benchmarks && python p12_other_targets.py summary "$G") | grep '"disch"' > "$R/p12_multiclass.jsonl"
+# fixed tree blend weights on the runs with the tree agent (an analysis for the report: it chooses nothing)
+python benchmarks/tree_blend_fixed.py "$G"/fits/dain_tree*/disch_* > "$R/tree_blend_fixed.jsonl"
