@@ -706,12 +706,11 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     assert DAIN.resolve_config(cfg, binary(240)).tree_agent == "never"  # 168 training rows < tree_min_rows
     small_min = dataclasses.replace(cfg, tree_min_rows=100)
     assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
-    assert DAIN.resolve_config(small_min, tiny_dataset(n=240)).tree_agent == "always"  # multiclass, 3 classes
-    assert DAIN.resolve_config(cfg, tiny_dataset(n=240)).tree_agent == "never"  # multiclass, too few rows
     d = tiny_dataset(n=240)
+    assert DAIN.resolve_config(small_min, d).tree_agent == "always"  # multiclass, 3 classes
+    assert DAIN.resolve_config(cfg, d).tree_agent == "never"  # multiclass, too few rows
     nine = dataclasses.replace(d, spec=dataclasses.replace(d.spec, num_outputs=9, class_names=()))
     assert DAIN.resolve_config(small_min, nine).tree_agent == "never"  # 9 classes: 9 trees per round and fold
-    d = tiny_dataset(n=240)
     reg = retarget(d, "regression", d.target.astype(np.float32))
     assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows
     assert DAIN.resolve_config(cfg, reg).tree_agent == "never"  # regression, too few rows

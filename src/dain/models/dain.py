@@ -48,15 +48,14 @@ from dain.models.dain_parts.tree_agent import TreeAgent, lightgbm_available
 
 LOSS_NAMES = ("agents", "route", "spec", "sparse", "comm")
 TREE_MODES = ("never", "always", "auto")
-# where tree_agent=auto gives a tree agent (see Config.tree_agent): binary (P12), regression (P12's SAPS-I and length
-# of stay as bring-your-own folders, 300 and 1000 rows: docs/results.md, 2026-12-05 evening), multilabel (P12's three
-# outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC: docs/results.md, 2026-12-06), multiclass
-# (P12's four ways a stay ended, 300 / 1000 / 9471 rows: docs/results.md, 2026-12-06, second session)
-TREE_AUTO_TASKS = ("binary", "regression", "multilabel", "multiclass")
+# tree_agent=auto gives a tree agent to every task type (measured per type: binary on P12; regression on P12's SAPS-I
+# and length of stay as bring-your-own folders, 300 and 1000 rows, docs/results.md 2026-12-05 evening; multilabel on
+# P12's three outcomes as labels, 300 and 1000 rows, checkpoints selected on macro AUROC, 2026-12-06; multiclass on
+# P12's four ways a stay ended, 300 / 1000 / 9471 rows, 2026-12-06 second session) up to this many classes or labels:
 # a multiclass booster scores one tree per class and round, and multilabel fits one booster per label and fold, so
-# fitting and scoring cost grow with the outputs: auto stops at this many classes or labels (measured: 3 labels and
-# 4 classes, where the trees helped; 10 classes (AV-digits, mfeat), where validation did not favour them; MM-IMDB's
-# 23 genres would be 115 boosters of up to 2000 trees each)
+# fitting and scoring cost grow with the outputs (measured: 3 labels and 4 classes, where the trees helped; 10 classes
+# (AV-digits, mfeat), where validation did not favour them; MM-IMDB's 23 genres would be 115 boosters of up to 2000
+# trees each)
 TREE_AUTO_MAX_OUTPUTS = 8
 ADAPTIVE_MODES = ("auto", "off")
 
@@ -159,12 +158,12 @@ class DAIN(nn.Module):
     # ------------------------------------------------------------------ public API
     @staticmethod
     def resolve_config(cfg: Config, data) -> Config:  # noqa: ANN001
-        """The config with its data-dependent defaults decided from ``data`` (its task and train rows, never its
+        """The config with its data-dependent defaults decided from ``data`` (its train rows and outputs, never its
         names): ``tree_agent="auto"`` becomes ``always`` or ``never``. The harness calls it before building and
         saves the result, so a saved config rebuilds the same model."""
         if cfg.tree_agent != "auto":
             return cfg
-        use = data.spec.task in TREE_AUTO_TASKS and len(data.splits["train"]) >= cfg.tree_min_rows
+        use = len(data.splits["train"]) >= cfg.tree_min_rows
         use = use and data.spec.num_outputs <= TREE_AUTO_MAX_OUTPUTS  # classes or labels (binary, regression: 1)
         use = use and lightgbm_available()
         return dataclasses.replace(cfg, tree_agent="always" if use else "never")
