@@ -568,8 +568,17 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
     with torch.no_grad():  # unfitted: the tree agent is never available
         assert not m.eval()(data_batch(data, data.splits["test"][:8])).routing["available"][:, -1].any()
     lines: list[str] = []
+    unfitted_cost = m.agent_cost.clone()
     m.prepare(data, log=lines.append)
     assert m.tree.fitted
+    # the router's price of the fitted tree agent: its comparisons at TREE_COMPARISON_COST each, on top of its small
+    # neural trunk, relative to every encoder and neural agent (the neural agents' prices are unchanged)
+    from dain.models.dain import TREE_COMPARISON_COST
+
+    assert torch.equal(m.agent_cost[:-1], unfitted_cost[:-1])
+    extra = float(m.agent_cost[-1] - unfitted_cost[-1])
+    per_flop = float(unfitted_cost[-1]) / (2.0 * sum(p.numel() for p in m.agents[-1].parameters()))  # 1 / total
+    assert extra == pytest.approx(TREE_COMPARISON_COST * m.tree.flops_per_sample() * per_flop, rel=1e-4)
     # the cross-fit reports its start, each fold and its end (minutes on a large train split)
     assert len(lines) == m.tree.folds + 2 and "fold 1/5" in lines[1] and "fitted in" in lines[-1]
     tr = data.splits["train"][:32]

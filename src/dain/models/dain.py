@@ -57,6 +57,12 @@ TREE_MODES = ("never", "always", "auto")
 # (AV-digits, mfeat), where validation did not favour them; MM-IMDB's 23 genres would be 115 boosters of up to 2000
 # trees each)
 TREE_AUTO_MAX_OUTPUTS = 8
+# what the router is charged per tree comparison, in matrix-product FLOPs of CPU time: LightGBM's predict took about
+# 11 ns per comparison (one thread, 256 rows; AV-digits' 8-class fold boosters) where late fusion's forward took
+# 0.014 ns per FLOP (the same rows; docs/results.md, issue 12, 2026-12-06 third session). Priced at one FLOP per
+# comparison the tree agent looked free, so the controller woke it on 90-100% of AV-digits' rows, instead of the
+# audio encoder, at 15x late fusion's CPU time and no accuracy gained. FLOP counts still count one per comparison.
+TREE_COMPARISON_COST = 800.0
 ADAPTIVE_MODES = ("auto", "off")
 
 
@@ -270,10 +276,12 @@ class DAIN(nn.Module):
         t0 = time.perf_counter()
         self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads(), log=log)
         log(f"dain: tree agent fitted in {time.perf_counter() - t0:.1f} s")
+        self.agent_cost.copy_(self._relative_costs())  # the fitted boosters' price, for the router
 
     def _relative_costs(self) -> torch.Tensor:
-        """Cost of each agent [K+1] as a fraction of running every encoder and routed agent (shared: 0), counted
-        once with the FLOP counter on one zero sample."""
+        """Cost of each agent [K+1] as a fraction of running every encoder and routed neural agent (shared: 0),
+        counted once with the FLOP counter on one zero sample; a fitted tree agent adds its comparisons at
+        ``TREE_COMPARISON_COST`` each (so its cost can exceed 1)."""
         from dain.flops import total_flops
 
         steps = {
@@ -290,6 +298,8 @@ class DAIN(nn.Module):
         agent = [2.0 * sum(p.numel() for p in a.parameters()) for a in self.agents]
         costs = [sum(enc[j] for j in r.modalities) + agent[k] for k, r in enumerate(self.role_specs)]
         total = max(sum(enc) + sum(agent), 1.0)
+        if self.tree is not None and self.tree.fitted:
+            costs[-1] += TREE_COMPARISON_COST * self.tree.flops_per_sample()
         return torch.tensor([0.0] + [c / total for c in costs])
 
     def _pooled(self, batch: dict, needed: torch.Tensor, mode: str) -> list[torch.Tensor]:

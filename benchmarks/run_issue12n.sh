@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 12, 2026-12-06 (third session): the router prices the tree agent by its CPU time (TREE_COMPARISON_COST).
+# Refits what the change touches, DAIN's defaults only (the other models did not change): the digit class subsets of
+# run_issue12m.sh (3 seeds), P12 Raindrop's 5 splits (seed 0) and P12's four-class target (300 / 1000 stays, 3 draws;
+# all stays, seeds 0-1). Records in benchmarks/results/issue12n/.
+# Usage: bash benchmarks/run_issue12n.sh RUNS   (RUNS/data and RUNS/tg: the folders of run_issue12m.sh and
+#        p12_other_targets.py export, made here when missing)
+set -uo pipefail
+OUT=${1:?usage: run_issue12n.sh RUNS}
+R=benchmarks/results/issue12n
+mkdir -p "$R" "$OUT"
+[ -d "$OUT/data/mfeat_c4" ] || python benchmarks/class_subsets.py export "$OUT/data"
+for f in mfeat_c4 mfeat_c6 mfeat_c8 avdigits_c4 avdigits_c6 avdigits_c8; do
+  dain compare --data "$OUT/data/$f" --models dain --seeds 3 --jobs 2 --threads 1 --quiet --no-frontier \
+    --out "$OUT/subsets/$f"
+done
+python benchmarks/class_subsets.py summary "$OUT/subsets" > "$R/class_subsets_runs.jsonl"
+P12=configs/physionet2012_raindrop.yaml
+p12() { dain fit --config $P12 --split "$1" --seed 0 --threads 1 --no-progress --quiet --out "$OUT/p12/s$1"; }
+p12 1 & p12 2; wait
+p12 3 & p12 4; wait
+G=$OUT/tg
+[ -d "$G/disch_nall_s0" ] || (cd benchmarks && python p12_other_targets.py export "$G")
+disch() { dain fit --data "$G/$1" --model dain --threads 1 --no-progress --quiet --out "$OUT/disch/$2" "${@:3}"; }
+p12 5 & disch disch_n300_s0 n300_s0; disch disch_n300_s1 n300_s1; disch disch_n300_s2 n300_s2; wait
+disch disch_n1000_s0 n1000_s0 & disch disch_n1000_s1 n1000_s1; wait
+disch disch_n1000_s2 n1000_s2 & disch disch_nall_s0 nall_seed0 --seed 0; wait
+disch disch_nall_s0 nall_seed1 --seed 1
