@@ -15,3 +15,18 @@ for f in mfeat_c4 mfeat_c6 mfeat_c8 avdigits_c4 avdigits_c6 avdigits_c8; do
     --no-frontier --out "$OUT/$f/no_trees"
 done
 python benchmarks/class_subsets.py summary "$OUT" > "$R/class_subsets_runs.jsonl"
+# CPU time side by side (1 thread, 256 test rows; on the idle machine)
+python - "$OUT" "$R" <<'PY'
+import json, sys
+from dain.training.frontier import measure_latency
+out, r = sys.argv[1], sys.argv[2]
+lat = {}
+for ds in ("avdigits_c4", "avdigits_c6", "avdigits_c8", "mfeat_c4", "mfeat_c6", "mfeat_c8"):
+    runs = {m: [f"{out}/{ds}/defaults/{m}-s{s}" for s in range(3)] for m in ("dain", "late_fusion", "gbm")}
+    runs["dain_no_trees"] = [f"{out}/{ds}/no_trees/dain-s{s}" for s in range(3)]
+    lat[ds] = measure_latency(runs, rounds=5)
+json.dump(lat, open(f"{r}/latency_class_subsets.json", "w"), indent=1)
+PY
+for d in "$OUT"/*/*/compare.md; do  # the compare tables, one per folder and variant
+  n=${d#"$OUT"/}; cp "$d" "$R/compare_$(dirname "$n" | tr / _).md"
+done

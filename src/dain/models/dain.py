@@ -60,8 +60,9 @@ TREE_AUTO_MAX_OUTPUTS = 8
 # what the router is charged per tree comparison, in matrix-product FLOPs of CPU time: LightGBM's predict took about
 # 11 ns per comparison (one thread, 256 rows; AV-digits' 8-class fold boosters) where late fusion's forward took
 # 0.014 ns per FLOP (the same rows; docs/results.md, issue 12, 2026-12-06 third session). Priced at one FLOP per
-# comparison the tree agent looked free, so the controller woke it on 90-100% of AV-digits' rows, instead of the
-# audio encoder, at 15x late fusion's CPU time and no accuracy gained. FLOP counts still count one per comparison.
+# comparison the tree agent looked free, so on AV-digits cut to 4-8 classes the controller woke it on 88-100% of the
+# rows in 7 runs of 9, instead of the audio encoder, at up to 15x late fusion's CPU time and no accuracy gained. FLOP
+# counts still count one per comparison.
 TREE_COMPARISON_COST = 800.0
 ADAPTIVE_MODES = ("auto", "off")
 
