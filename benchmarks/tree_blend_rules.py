@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from dain.data.spec import make_batch
-from dain.training.adaptive import BOOTSTRAP, TREE_WEIGHTS, PairedBootstrap, candidates_z, confidently_within
+from dain.training.adaptive import TREE_WEIGHTS, PairedBootstrap, candidates_z, confidently_within
+from dain.training.metrics import compute_metrics
 from dain.training.runner import evaluate, load_run
 
 TOLERANCE = 0.003
@@ -49,18 +50,16 @@ def main(runs: list[str]) -> None:
         spec = data.spec
         boot = PairedBootstrap(spec.task, spec.num_outputs, "acc", target, base)
         nll0 = per_row_nll(base, target)
-        rows = torch.Generator().manual_seed(0)
-        draws = torch.stack([torch.randint(0, len(target), (len(target),), generator=rows) for _ in range(BOOTSTRAP)])
         grid = []
         for w in (0.0, *TREE_WEIGHTS):
             entry: dict = {"w": w}
             for part, (b, t, y) in parts.items():
                 logits = (1.0 - w) * b + w * t
-                entry[f"{part}_acc"] = float((logits.argmax(1) == y.long().view(-1)).double().mean())
+                entry[f"{part}_acc"] = compute_metrics(spec.task, logits, y, spec.num_outputs, only="acc")["acc"]
                 entry[f"{part}_nll"] = float(per_row_nll(logits, y).mean())
             logits = (1.0 - w) * base + w * trees
             lost, sd = boot.loss(logits)
-            gain = (nll0 - per_row_nll(logits, target))[draws].mean(1).numpy()
+            gain = (nll0 - per_row_nll(logits, target))[boot.rows].mean(1).numpy()  # calibration's resamples
             entry.update(acc_loss_mean=lost, acc_loss_std=sd)
             entry.update(nll_gain_mean=float(gain.mean()), nll_gain_std=float(gain.std()))
             grid.append(entry)

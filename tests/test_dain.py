@@ -818,6 +818,9 @@ def test_tree_folds_score_fewer_boosters_counted_saved_and_chosen_on_validation(
     assert m.tree.flops_per_sample() == pytest.approx(sum(comparisons[:2])) and all_flops == pytest.approx(
         sum(comparisons)
     )
+    # the router's price is what training ran (every fold), whatever calibration chose for inference
+    assert m.tree.flops_per_sample(all_folds=True) == pytest.approx(all_flops)
+    torch.testing.assert_close(m._relative_costs(), m.agent_cost)
     again = build_model("dain", data.spec, hidden=16, tree_agent="always")
     again.load_state_dict(m.state_dict())
     assert again.tree.used_folds == 2

@@ -281,8 +281,9 @@ class DAIN(nn.Module):
 
     def _relative_costs(self) -> torch.Tensor:
         """Cost of each agent [K+1] as a fraction of running every encoder and routed neural agent (shared: 0),
-        counted once with the FLOP counter on one zero sample; a fitted tree agent adds its comparisons at
-        ``TREE_COMPARISON_COST`` each (so its cost can exceed 1)."""
+        counted once with the FLOP counter on one zero sample; a fitted tree agent adds the comparisons of all its
+        fold boosters (what training runs, whatever calibration later chooses) at ``TREE_COMPARISON_COST`` each (so
+        its cost can exceed 1)."""
         from dain.flops import total_flops
 
         steps = {
@@ -300,7 +301,7 @@ class DAIN(nn.Module):
         costs = [sum(enc[j] for j in r.modalities) + agent[k] for k, r in enumerate(self.role_specs)]
         total = max(sum(enc) + sum(agent), 1.0)
         if self.tree is not None and self.tree.fitted:
-            costs[-1] += TREE_COMPARISON_COST * self.tree.flops_per_sample()
+            costs[-1] += TREE_COMPARISON_COST * self.tree.flops_per_sample(all_folds=True)
         return torch.tensor([0.0] + [c / total for c in costs])
 
     def _pooled(self, batch: dict, needed: torch.Tensor, mode: str) -> list[torch.Tensor]:

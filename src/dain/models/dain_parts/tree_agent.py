@@ -183,9 +183,11 @@ class TreeAgent(nn.Module):
         logits = np.mean(self.fold_logits(batch, self.used_folds), axis=0)
         return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
 
-    def flops_per_sample(self) -> float:
+    def flops_per_sample(self, all_folds: bool = False) -> float:
         """Node comparisons per prediction: the mean depth of the leaves reached, weighted by their training counts,
-        summed over every tree of every fold booster in use (plus one add per tree)."""
+        summed over every tree of every fold booster in use (``all_folds``: of all of them, whatever calibration
+        chose; plus one add per tree)."""
         if self._path_len is None:
             self._path_len = [tree_comparisons(b) for b in self._get_boosters()]
-        return float(sum(self._path_len[: (self.used_folds or self.folds) * self.labels]))
+        folds = self.folds if all_folds else (self.used_folds or self.folds)
+        return float(sum(self._path_len[: folds * self.labels]))
