@@ -86,8 +86,9 @@ def tiny_dataset(n: int = 60, seed: int = 0) -> MultimodalDataset:
 
 
 def retarget(data: MultimodalDataset, task: str, target: np.ndarray) -> MultimodalDataset:
-    """``data`` with another task and target (outputs: the target's columns for multilabel, else 1)."""
-    outputs = target.shape[1] if task == "multilabel" else 1
+    """``data`` with another task and target (outputs: the target's columns for multilabel and a 2-D regression
+    target, else 1)."""
+    outputs = target.shape[1] if task == "multilabel" or (task == "regression" and target.ndim == 2) else 1
     spec = dataclasses.replace(data.spec, task=task, num_outputs=outputs, class_names=())
     return dataclasses.replace(data, spec=spec, target=target)
 

@@ -334,6 +334,42 @@ def test_missing_modalities_respected(dispatch: str) -> None:
         torch.testing.assert_close(m(other).logits, out.logits)
 
 
+@pytest.mark.parametrize("name", ["dain", "late_fusion"])
+def test_training_never_reads_missing_rows(name: str) -> None:
+    """In training too, a missing row's values never reach an encoder: the image CNN's batch norm takes its
+    statistics from the present rows only, and NaN in missing rows gives finite outputs and gradients."""
+    batch = make_batch(IMG)
+    mask = batch["mask"]
+    nan = {**batch, "inputs": {k: v.clone() for k, v in batch["inputs"].items()}}
+    for j, m_ in enumerate(IMG.modalities):
+        nan["inputs"][m_.name][~mask[:, j]] = float("nan")
+    outs = []
+    for b in (batch, nan):
+        m = tiny(name, IMG, dropout=0.0).train()
+        out = m(b)
+        loss = task_loss(IMG, out, b) + sum(out.losses.values())
+        loss.backward()
+        assert torch.isfinite(out.logits).all() and torch.isfinite(loss)
+        assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+        outs.append(out.logits.detach())
+    torch.testing.assert_close(outs[0], outs[1])
+    # the batch-norm statistics are those of a batch of the image's present rows alone
+    ref = tiny(name, IMG, dropout=0.0).train()
+    rows = mask[:, 0]
+    ref(
+        {
+            "inputs": {k: v[rows] for k, v in batch["inputs"].items()},
+            "mask": mask[rows],
+            "target": batch["target"][rows],
+        }
+    )
+    bn, ref_bn = (
+        next(mod for mod in x.encode.encoders["i"].modules() if isinstance(mod, torch.nn.BatchNorm2d)) for x in (m, ref)
+    )
+    torch.testing.assert_close(bn.running_mean, ref_bn.running_mean)
+    torch.testing.assert_close(bn.running_var, ref_bn.running_var)
+
+
 def test_encoder_runs_only_on_rows_that_need_it() -> None:
     m = tiny(roles=["unique:a", "unique:b", "unique:c"], active_agents=1).eval()
     seen: dict[str, int] = {}
@@ -554,6 +590,9 @@ def test_glimpse_summaries() -> None:
     torch.testing.assert_close(s[0, 6:], x[0, 2])  # last observed step
     img = torch.ones(2, 1, 8, 8)
     assert summarise(IMG.modalities[0], img).shape == (2, 4)
+    # a sequence with no observed step has no last value (not step 0's)
+    none = summarise(SEQ.modalities[0], x, torch.zeros(1, 4, dtype=torch.bool))
+    assert torch.equal(none, torch.zeros_like(none))
 
 
 # ------------------------------------------------------------------------------------------------------ tree agent
@@ -628,6 +667,21 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
     again.set_budget(m.num_agents - 1)
     with torch.no_grad():
         torch.testing.assert_close(again.eval()(test).logits, m(test).logits)
+    # ... and so do the router's price of the fitted trees and the out-of-fold logits a loaded model trains on
+    torch.testing.assert_close(again.agent_cost, m.agent_cost)
+    torch.testing.assert_close(again.train().tree(batch), oof)
+    # dense dispatch scores every row with the boosters: their FLOPs are counted on every row
+    m.eval().set_budget(1)
+    m.cfg.dispatch = "dense"
+    try:
+        assert m.flops_per_sample(test) == pytest.approx(
+            count_flops(m, test, lambda b: m._run(b, None, "topk", "dense")) + m.tree.flops_per_sample()
+        )
+    finally:
+        m.cfg.dispatch = "gather"
+    import pickle
+
+    assert isinstance(pickle.loads(pickle.dumps(again)), type(again))  # torch.save(model) / ddp_spawn need it
 
 
 def test_tree_agent_multilabel_one_booster_per_label() -> None:
@@ -691,6 +745,33 @@ def test_tree_agent_regression_predicts_the_target_and_blends() -> None:
     rec = calibrate_inference(m, data, "mae", 1.0, (0.9,))
     assert [t["tree_weight"] for t in rec["tree_weights"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     assert m.tree_weight == (rec["chosen"] or {}).get("tree_weight", 0.0)
+
+
+def test_trees_on_several_regression_targets_one_booster_each() -> None:
+    """Regression with several targets: the tree agent and gbm fit one booster per target (per fold), and each
+    column of their answer follows its own target."""
+    pytest.importorskip("lightgbm")
+    import numpy as np
+
+    from dain.data.spec import make_batch as data_batch
+    from tests.conftest import retarget, tiny_dataset
+
+    d = tiny_dataset(n=400)
+    a = d.inputs[d.spec.modalities[0].name]
+    data = retarget(d, "regression", np.stack([a[:, 0] * 3.0 + 10.0, -2.0 * a[:, 1]], 1).astype(np.float32))
+    test = data_batch(data, data.splits["test"])
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    m.prepare(data)
+    assert m.tree.labels == 2 and len(m.tree._get_boosters()) == 2 * m.tree.folds
+    gbm = build_model("gbm", data.spec)
+    gbm.fit_direct(data, seed=0)
+    for answer in (m.eval().tree(test), gbm(test).logits):
+        assert answer.shape == (len(data.splits["test"]), 2)
+        for j in range(2):
+            assert np.corrcoef(answer[:, j].detach().numpy(), test["target"][:, j].numpy())[0, 1] > 0.8
+    batch = data_batch(data, data.splits["train"][:32])
+    out = m.train()(batch)
+    assert out.logits.shape == (32, 2)
 
 
 def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
@@ -830,6 +911,9 @@ def test_tree_folds_score_fewer_boosters_counted_saved_and_chosen_on_validation(
     assert again.tree.used_folds is None and again.tree_weight == pytest.approx(0.4)
     with pytest.raises(ValueError):
         m.set_calibration(tree_weight=0.4, tree_folds=6)
+    # a rejected setting changes nothing: the model keeps its setting and its state dict still loads
+    assert m.tree.used_folds == 2 and m.tree_weight == pytest.approx(0.4)
+    again.load_state_dict(m.state_dict())
     m.set_calibration()
     rec = calibrate_inference(m, data, "acc", 1.0, (0.9,))
     if rec["chosen"] and rec["chosen"].get("tree_weight"):

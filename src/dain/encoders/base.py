@@ -172,17 +172,28 @@ class ModalityEncoders(nn.Module):
         steps = batch.get("steps", {})
         out: dict[str, EncodedModality] = {}
         for j, m in enumerate(self.spec.modalities):
-            x = batch["inputs"][m.name]
-            enc = self.encoders[m.name](x, steps.get(m.name))
-            present = mask[:, j]
+            x, st = batch["inputs"][m.name], steps.get(m.name)
+            present = mask[:, j].to(torch.bool)
             if not bool(present.all()):
-                miss = self.missing[j].to(enc.pooled.dtype)
-                p = present.view(-1, 1)
-                pooled = torch.where(p, enc.pooled, miss.expand_as(enc.pooled))
-                tokens = torch.where(p.unsqueeze(-1), enc.tokens, miss.expand_as(enc.tokens))
-                tmask = enc.token_mask | ~p  # a missing modality shows its learned embedding as real tokens
-                enc = EncodedModality(tokens, tmask, pooled)
+                # the encoder runs on the present rows only: a missing row's values (zeros, or NaN from a caller)
+                # never reach it, its batch-norm statistics or its gradients; with no row present it reads zeros
+                rows = torch.nonzero(present).squeeze(1)
+                if rows.numel():
+                    part = self.encoders[m.name](
+                        x.index_select(0, rows), None if st is None else st.index_select(0, rows)
+                    )
+                else:
+                    part = self.encoders[m.name](torch.zeros_like(x), None if st is None else torch.ones_like(st))
+                    part = EncodedModality(part.tokens[:0], part.token_mask[:0], part.pooled[:0])
+                B, dtype = x.shape[0], part.pooled.dtype
+                miss = self.missing[j].to(dtype)
+                pooled = miss.expand(B, -1).index_copy(0, rows, part.pooled)
+                tokens = miss.expand(B, *part.tokens.shape[1:]).index_copy(0, rows, part.tokens)
+                # a missing modality shows its learned embedding as real tokens
+                tmask = part.token_mask.new_ones(B, part.token_mask.shape[1]).index_copy(0, rows, part.token_mask)
+                enc = EncodedModality(tokens, tmask, pooled + 0.0 * self.missing[j].sum())
             else:
+                enc = self.encoders[m.name](x, st)
                 # keep the missing embedding in the graph so every parameter is reachable (zero contribution)
                 enc = EncodedModality(enc.tokens, enc.token_mask, enc.pooled + 0.0 * self.missing[j].sum())
             out[m.name] = enc

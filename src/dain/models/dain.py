@@ -67,6 +67,15 @@ TREE_COMPARISON_COST = 800.0
 ADAPTIVE_MODES = ("auto", "off")
 
 
+def _after_load(module: DAIN, _keys) -> None:  # noqa: ANN001
+    """After ``load_state_dict``: switch to the saved inference setting and price the fitted tree agent (its price
+    is not saved; a model built before its boosters were loaded priced it unfitted). A module-level function, so the
+    model pickles."""
+    module._apply_calibration()
+    if module.tree is not None and module.tree.fitted:
+        module.agent_cost.copy_(module._relative_costs())
+
+
 @register_model("dain")
 class DAIN(nn.Module):
     """A glimpse-reading shared agent plus sparse, communicating, role-specialised agents scheduled per sample."""
@@ -160,7 +169,7 @@ class DAIN(nn.Module):
         self.register_buffer("calibration", torch.tensor([-1.0, 0.0, 0.0, 0.0]))
         self.tree_weight = 0.0
         self._tree_all: torch.Tensor | None = None  # tree logits of every row of the running forward (blend)
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._apply_calibration())
+        self.register_load_state_dict_post_hook(_after_load)
 
     # ------------------------------------------------------------------ public API
     @staticmethod
@@ -201,6 +210,7 @@ class DAIN(nn.Module):
         ``(1 - w) * consensus + w * tree agent`` on every row, ``None`` = the consensus alone; ``tree_folds``: the
         tree agent answers with the mean of its first that many fold boosters, ``None`` = all) and switch to it. No
         arguments: back to top-k at the trained budget, no blend, every fold booster."""
+        before = self.calibration.clone()
         self.calibration.copy_(
             torch.tensor(
                 [
@@ -211,7 +221,12 @@ class DAIN(nn.Module):
                 ]
             )
         )
-        self._apply_calibration()
+        try:
+            self._apply_calibration()
+        except ValueError:  # a rejected setting leaves the model as it was (and its state_dict loadable)
+            self.calibration.copy_(before)
+            self._apply_calibration()
+            raise
 
     def _apply_calibration(self) -> None:
         budget, c = int(self.calibration[0]), round(float(self.calibration[1]), 6)  # float32: 0.9 -> 0.90000004
@@ -260,7 +275,9 @@ class DAIN(nn.Module):
             was = self.training
             self.eval()
             with torch.no_grad():
-                share = 1.0 if self._blending() else float(run(batch).routing["active"][:, -1].float().mean())
+                # the boosters score every row when blending, and under dense dispatch (outside the cascade)
+                every_row = self._blending() or (self.cfg.dispatch == "dense" and self.gating != "threshold")
+                share = 1.0 if every_row else float(run(batch).routing["active"][:, -1].float().mean())
             self.train(was)
             flops += share * self.tree.flops_per_sample()
         return flops
@@ -327,6 +344,8 @@ class DAIN(nn.Module):
                 pooled = miss.to(p.dtype).expand(B, -1).index_copy(0, rows, p)
             else:
                 pooled = miss.expand(B, -1)
+                if self.training:  # an encoder no row runs stays in the graph (DDP: no unused parameters)
+                    pooled = pooled + 0.0 * sum(p.sum() for p in enc.parameters())
             if self.training:  # every missing embedding takes part in the graph (DDP: no unused parameters)
                 pooled = pooled + 0.0 * miss.sum()
             out.append(pooled)
@@ -382,8 +401,10 @@ class DAIN(nn.Module):
 
         all_z: torch.Tensor | None = None
         if train_all:
-            # training: every agent on every row (deep supervision and the oracle route target need all of them)
-            pooled = self._pooled(batch, torch.ones_like(mask), "dense")
+            # training: every agent on every row (deep supervision and the oracle route target need all of them);
+            # an encoder runs on the rows where its modality is present only (a missing row's values never reach
+            # the encoder: no batch-norm statistics from them, no 0 * NaN gradients)
+            pooled = self._pooled(batch, torch.ones_like(mask), "gather")
             all_z = torch.stack([z_shared] + [self.agents[k](self._agent_input(k, pooled, None)) for k in range(K)], 1)
             flat = all_z.reshape(B * (K + 1), -1)
             idx = (torch.arange(B, device=mask.device).view(B, 1) * (K + 1) + sched.slot_agent).reshape(-1)

@@ -27,9 +27,12 @@ def min_child_samples_for(n_train: int) -> int:
 
 def boosters_for(spec: DatasetSpec) -> tuple[str, int]:
     """The LightGBM task of each booster and how many boosters a model of ``spec`` fits: one per label (binary)
-    for multilabel, else one of the spec's own task."""
+    for multilabel, one per target for regression (several targets: one booster each), else one of the spec's own
+    task."""
     if spec.task == "multilabel":
         return "binary", spec.num_outputs
+    if spec.task == "regression":
+        return "regression", spec.num_outputs
     return spec.task, 1
 
 

@@ -43,6 +43,7 @@ def summarise(m: ModalitySpec, x: torch.Tensor, steps: torch.Tensor | None = Non
             step, torch.arange(T, device=x.device).view(1, T), torch.zeros_like(step, dtype=torch.long)
         )
         last = x[torch.arange(B, device=x.device), last_idx.max(1).values]
+        last = torch.where(step.any(1, keepdim=True), last, 0.0)  # no observed step: no last value (not step 0's)
         return torch.cat([mean, var.clamp_min(0).sqrt(), last], -1)
     return nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)
 

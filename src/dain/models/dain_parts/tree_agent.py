@@ -69,7 +69,11 @@ class TreeAgent(nn.Module):
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
         self._boosters: list | None = None  # fold-major: fold f, label l at f * labels + l
         self.booster_task, self.labels = boosters_for(spec)  # labels: boosters per fold
-        self._oof: dict[int, np.ndarray] = {}  # training row index -> out-of-fold logits (training only)
+        # out-of-fold logits of the training rows (what the agent answers in training), saved with the weights so
+        # that a loaded model trains on them too; a dict row -> logits is built from them on first use
+        self.register_buffer("oof_rows", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("oof_logits", torch.zeros(0, 0))
+        self._oof: dict[int, np.ndarray] | None = None
         self._path_len: list[float] | None = None  # comparisons per prediction, per booster
         self.used_folds: int | None = None  # inference: the mean of the first this many folds (None = all)
 
@@ -105,11 +109,14 @@ class TreeAgent(nn.Module):
             oof.update({int(r): held_logits[i] for i, r in enumerate(held)})
         blob = "\n<<<fold>>>\n".join(texts).encode()
         self.model_bytes = torch.frombuffer(bytearray(blob), dtype=torch.uint8).clone()
+        rows = sorted(oof)
+        self.oof_rows = torch.tensor(rows, dtype=torch.long)
+        self.oof_logits = torch.as_tensor(np.stack([oof[r] for r in rows]), dtype=torch.float32)
         self._boosters, self._oof, self._path_len = None, oof, None
         return {"trees": float(sum(t.count("Tree=") for t in texts))}
 
     def arrays(self, data: MultimodalDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """What the boosters train on: summary features [N, F], the target (the first column; multilabel: [N, L]),
+        """What the boosters train on: summary features [N, F], the target ([N]; several labels or targets: [N, L]),
         train rows, val rows."""
         x = summary_features(self.spec, data.inputs, data.mask, data.steps)
         y = data.target.astype(np.float64).reshape(len(data.target), -1)
@@ -145,11 +152,20 @@ class TreeAgent(nn.Module):
         return self._boosters
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
-        key = prefix + "model_bytes"
-        if key in state_dict:
-            self.model_bytes = torch.zeros_like(state_dict[key])
-            self._boosters, self._path_len = None, None
+        for name in ("model_bytes", "oof_rows", "oof_logits"):  # variable sizes: take the saved one's
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.zeros_like(state_dict[key]))
+            elif name != "model_bytes":  # saved before the out-of-fold logits were: none
+                state_dict[key] = getattr(self, name)[:0]
+        self._boosters, self._path_len, self._oof = None, None, None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _oof_by_row(self) -> dict[int, np.ndarray]:
+        if self._oof is None:
+            logits = self.oof_logits.detach().cpu().numpy()
+            self._oof = {int(r): logits[i] for i, r in enumerate(self.oof_rows.tolist())}
+        return self._oof
 
     # ------------------------------------------------------------------ inference
     def set_folds(self, folds: int | None) -> None:
@@ -176,10 +192,11 @@ class TreeAgent(nn.Module):
         B = batch["mask"].shape[0]
         index = batch.get("index")
         device = batch["mask"].device
-        if self.training and index is not None and self._oof:
+        oof = self._oof_by_row() if self.training and index is not None else {}
+        if oof:
             idx = index.cpu().numpy().tolist()
-            if all(i in self._oof for i in idx):
-                return torch.as_tensor(np.stack([self._oof[i] for i in idx]), dtype=torch.float32, device=device)
+            if all(i in oof for i in idx):
+                return torch.as_tensor(np.stack([oof[i] for i in idx]), dtype=torch.float32, device=device)
         logits = np.mean(self.fold_logits(batch, self.used_folds), axis=0)
         return torch.as_tensor(logits.reshape(B, -1), dtype=torch.float32, device=device)
 
