@@ -356,20 +356,33 @@ def _tree_weight(
 def calibrate_for_run(model: torch.nn.Module, data: MultimodalDataset, metric: str) -> dict[str, Any] | None:
     """The harness's step after training: calibrate an agent model whose config asks for it (``adaptive: auto``)
     and, for transparency, score the *trained* setting on test too (reported beside, never used to choose).
-    Returns the calibration record, or ``None`` for models without calibration."""
-    from dain.training.metrics import MONITOR
+    ``metric``: the monitored one; a monitor that is no metric of the task (``select``, ``loss``) calibrates on the
+    task's primary metric. Returns the calibration record, or ``None`` for models without calibration."""
+    from dain.training.metrics import MONITOR, metric_fns
     from dain.training.runner import efficiency, evaluate
+    from dain.training.thresholds import BUFFER, tune_label_thresholds
 
     cfg = getattr(model, "cfg", None)
     if getattr(cfg, "adaptive", "off") != "auto" or not hasattr(model, "set_calibration"):
         return None
-    metric = MONITOR[data.spec.task][0] if metric == "select" else metric
+    if metric not in metric_fns(data.spec.task, data.spec.num_outputs):
+        metric = MONITOR[data.spec.task][0]
     record = calibrate_inference(model, data, metric, float(cfg.adaptive_tolerance))
     chosen = record["chosen"]
     if chosen is None:  # the trained setting stays: the harness's own test score is its score (filled in there)
         return record
     model.set_calibration()
+    offsets = getattr(model, BUFFER, None)
+    if offsets is not None:
+        # multilabel: the harness scores the chosen setting on test with per-label thresholds tuned on validation
+        # for it (runner._finish); the trained setting gets the same treatment, its own thresholds tuned on its own
+        # validation logits, so both test scores are taken on the same footing. Offsets at zero again afterwards.
+        offsets.zero_()
+        val = evaluate(model, data, "val")
+        tune_label_thresholds(model, val.logits, val.target)
     trained = evaluate(model, data, "test")
+    if offsets is not None:
+        offsets.zero_()
     record["trained_setting_test"] = trained.metrics
     record["trained_setting_flops_per_sample"] = efficiency(model, data, trained.stats).get("flops_per_sample")
     model.set_calibration(**chosen)

@@ -28,7 +28,7 @@ EFFICIENCY_COLUMNS = ("params", "flops_per_sample", "active_agents_mean", "comm_
 def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
     from dain.training.runner import fit_run
 
-    if (run_dir / "metrics.json").exists():  # finished earlier: reuse (compare is restartable)
+    if (run_dir / "metrics.json").exists():  # finished earlier: reuse (compare is restartable; checked in run_compare)
         return json.loads((run_dir / "metrics.json").read_text())
     if jobs <= 1:
         return fit_run(cfg, run_dir, progress=False)
@@ -56,6 +56,44 @@ def _one(cfg: RunConfig, run_dir: Path, jobs: int) -> dict[str, Any]:
         msg = (proc.stderr.strip().splitlines() or [silent])[-1]
         raise DainError(msg)
     return json.loads(proc.stdout)
+
+
+# settings that do not change what a run computes: a restarted compare may find the data elsewhere or use other --jobs
+_REUSE_IGNORED = ("data.root", "train.num_threads")
+
+
+def config_differences(planned: RunConfig, saved: RunConfig) -> list[str]:
+    """The data, model and train fields where a finished run's ``saved`` config differs from the ``planned`` one,
+    as ``"field: saved -> planned"``. The planned model params are expanded to every field first (the saved ones
+    are); a planned ``auto`` the saved run resolved from its data (dain's ``tree_agent``) counts as equal."""
+    from dain.models.base import config_to_dict, make_config
+    from dain.training.runner import config_fields
+
+    if planned.model.name != saved.model.name:
+        return [f"model.name: {saved.model.name} -> {planned.model.name}"]
+    plan = copy.deepcopy(planned)
+    plan.model.params = config_to_dict(make_config(planned.model.name, planned.model.params))
+    a, b = config_fields(saved), config_fields(plan)
+    diff = []
+    for k in sorted(set(a) | set(b)):
+        if k in _REUSE_IGNORED or a.get(k) == b.get(k) or (b.get(k) == "auto" and k.startswith("model.params.")):
+            continue
+        diff.append(f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}")
+    return diff
+
+
+def check_reusable(cfg: RunConfig, run_dir: Path) -> None:
+    """A finished run in ``run_dir`` is reused only if its config.yaml is the planned ``cfg``; otherwise a
+    :class:`DainError` naming the differing fields (the folder holds another comparison's run)."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():  # nothing to check against (cannot happen for runs this version wrote)
+        return
+    diff = config_differences(cfg, RunConfig.from_yaml(saved))
+    if diff:
+        raise DainError(
+            f"{run_dir} holds a finished run with another config ({'; '.join(diff)}); "
+            "use another --out or delete that folder"
+        )
 
 
 def plan_fits(
@@ -210,7 +248,11 @@ def run_compare(
             cfg.data.options["split"] = sp
         where = out if sp is None else out / f"split{sp}"
         plans.append((cfg, where, plan_fits(cfg, models, seeds, where, model_params)))
-    done = execute_fits([t for _, _, tasks in plans for t in tasks], jobs, log)
+    fits = [t for _, _, tasks in plans for t in tasks]
+    for _, _, planned, run_dir in fits:  # before any training: a stale folder fails the comparison, not one row
+        if (run_dir / "metrics.json").exists():
+            check_reusable(planned, run_dir)
+    done = execute_fits(fits, jobs, log)
     summaries, i = [], 0
     for cfg, where, tasks in plans:
         summaries.append(summarize_fits(cfg, models, seeds, done[i : i + len(tasks)], where, ensemble))

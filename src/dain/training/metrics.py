@@ -72,7 +72,7 @@ def predictions(task: str, logits: torch.Tensor) -> torch.Tensor:
     return logits.view(-1)
 
 
-def _metric_fns(task: str, num_outputs: int) -> dict:
+def metric_fns(task: str, num_outputs: int) -> dict:
     """Metric name -> fn(probabilities or values, target) of a task, in reporting order."""
     k = num_outputs
     if task == "multiclass":
@@ -119,7 +119,7 @@ def compute_metrics(
 ) -> dict[str, float]:
     """All metrics of a task on a whole split (``only``: just that one, e.g. for bootstrap resamples)."""
     p = predictions(task, logits.float())
-    fns = _metric_fns(task, num_outputs)
+    fns = metric_fns(task, num_outputs)
     if only is not None:
         fns = {only: fns[only]}
     return {name: float(fn(p, target)) for name, fn in fns.items()}

@@ -10,7 +10,17 @@ import torch
 from dain.config import TrainConfig
 from dain.data.missing import dropout_batch
 from dain.data.spec import DatasetSpec
+from dain.training.adaptive import lower_is_better
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_metrics, selection_score, task_loss
+
+
+def _worst_if_nan(metric: str, value: float) -> float:
+    """A NaN validation metric as the worst value of its direction, so checkpoint selection never keeps it as best:
+    +inf for error metrics (diverged predictions; early stopping's finiteness check then stops the run), 0.0 for
+    scores (an AUROC undefined on a one-class validation split must not stop training)."""
+    if value == value:
+        return value
+    return float("inf") if lower_is_better(metric) else 0.0
 
 
 class FusionModule(L.LightningModule):
@@ -74,7 +84,7 @@ class FusionModule(L.LightningModule):
         # DDP: metrics here are per process; the final val/test metrics are recomputed on the full split after fit.
         metrics = compute_metrics(self.spec.task, logits, target, self.spec.num_outputs)
         for k, v in metrics.items():
-            self.log(f"val/{k}", v if v == v else 0.0, prog_bar=k in ("acc", "auroc"), sync_dist=True)
+            self.log(f"val/{k}", _worst_if_nan(k, v), prog_bar=k in ("acc", "auroc"), sync_dist=True)
         if self.spec.task in TIEBREAK_TASKS:
             primary = metrics.get(MONITOR[self.spec.task][0], 0.0)
             loss = float(task_loss(self.spec.task, logits, target, None))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from dain.config import RunConfig
 from dain.data.paths import atomic_write
@@ -33,6 +34,7 @@ from dain.errors import ConfigError, DainError
 from dain.flops import model_cost
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
+from dain.training.adaptive import lower_is_better
 from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
 from dain.training.thresholds import BUFFER as LABEL_OFFSETS
 from dain.training.thresholds import attach_label_offsets, tune_label_thresholds
@@ -173,14 +175,16 @@ def evaluate(
 def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: float | None = None) -> None:
     """Test-time routing of an agent model, no retraining: ``budget`` routed agents per sample (0 = the shared agent
     only, up to the trained budget's maximum K) and/or ``adaptive`` confidence threshold (the cascade: routed agents
-    wake only where the shared agent's confidence is below it)."""
+    wake only where the shared agent's confidence is below it), capped at ``budget`` or else at the trained budget,
+    never at a budget calibration chose (so the cascade runs as calibration and ``compare``'s budget curve scored it;
+    a calibrated tree blend is kept, as :func:`dain.training.frontier.set_test_setting` keeps it)."""
     if not hasattr(model, "set_budget"):
         raise DainError(f"model {type(model).__name__} has no agent budget; --budget/--adaptive apply to dain models")
     if budget is not None and adaptive is None and hasattr(model, "set_gating"):
         model.set_gating(model.cfg.gating, model.cfg.threshold)  # exactly k agents: no calibrated cascade
     if budget is not None:
         check_budget(model, budget)  # 0..K; above the trained budget: a warning (an extrapolation)
-        model.set_budget(int(budget))
+    model.set_budget(None if budget is None else int(budget))  # None: the trained budget, not the calibrated one
     if adaptive is not None:
         if not 0.0 < float(adaptive) <= 1.0:
             raise DainError(f"--adaptive is a confidence threshold in (0, 1], got {adaptive}")
@@ -228,7 +232,9 @@ def fit_run(
         raise DainError(f"run directory {out} already holds a finished run; choose another --out or pass --resume")
     last_ckpt = out / "checkpoints" / "last.ckpt"
     if resume and (out / "config.yaml").exists():
-        cfg = RunConfig.from_yaml(out / "config.yaml")
+        saved = RunConfig.from_yaml(out / "config.yaml")
+        _warn_ignored_on_resume(cfg, saved)
+        cfg = saved
     if resume:
         resume = _resumable(out, last_ckpt)
     check_train_config(cfg.train)
@@ -251,6 +257,37 @@ def fit_run(
     if result:
         (out / RUNNING_MARKER).unlink(missing_ok=True)
     return result
+
+
+def config_fields(cfg: RunConfig) -> dict[str, Any]:
+    """A config as ``{"train.max_epochs": 60, "model.params.hidden": 128, ...}``, values as YAML saves them (tuples
+    as lists), so a config in memory compares equal to its saved config.yaml; an empty mapping adds no field."""
+
+    def flat(d: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    return flat(yaml.safe_load(yaml.safe_dump(cfg.to_dict())), "")
+
+
+def _warn_ignored_on_resume(given: RunConfig, saved: RunConfig) -> None:
+    """``--resume`` continues with the run's saved config.yaml: warn about the settings given now that differ from
+    it and so do nothing (e.g. ``--max-epochs``). Only settings given away from their defaults count: a flag left
+    out is not an attempt to change the run."""
+    unset = "(unset)"
+    default, now, then = (config_fields(c) for c in (RunConfig(), given, saved))
+    ignored = [
+        f"{k}={now[k]!r} (the run's: {then.get(k, unset)!r})"
+        for k in sorted(now)
+        if now[k] != default.get(k, unset) and now[k] != then.get(k, unset)
+    ]
+    if ignored:
+        warn(
+            f"--resume continues with the run's saved config.yaml; ignored: {', '.join(ignored)} "
+            "(edit its config.yaml to change them)"
+        )
 
 
 def _resumable(out: Path, last_ckpt: Path) -> bool:
@@ -296,7 +333,7 @@ def _fit(
     metric, mode = MONITOR[task]
     if tc.monitor != "auto":
         metric = tc.monitor.removeprefix("val/")
-        mode = "min" if metric in ("mae", "mse", "loss") else "max"
+        mode = "min" if lower_is_better(metric) else "max"
     elif task in TIEBREAK_TASKS:
         metric = "select"  # the task's metric, ties broken by validation loss
     if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
