@@ -1,6 +1,6 @@
-"""The training harness's selection rules: test-time overrides start from the trained budget, NaN validation metrics never win checkpoint
-selection, calibration under a ``val/loss`` monitor, the multilabel trained-setting test score, ``compare`` reusing
-only runs of the same config, and ``--resume`` naming the settings it ignores."""
+"""The training harness's selection rules: test-time overrides start from the trained budget, NaN validation
+metrics never win checkpoint selection, calibration under a ``val/loss`` monitor, the multilabel trained-setting test
+score, ``compare`` reusing only runs of the same config, and ``--resume`` naming the settings it ignores."""
 
 from __future__ import annotations
 
