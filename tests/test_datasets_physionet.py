@@ -130,6 +130,22 @@ def test_normalisation_uses_train_rows_only(fake_dir: Path) -> None:
     np.testing.assert_allclose(data.info["norm_stats"]["series"][0], stats["series"][0], rtol=1e-6)
 
 
+def test_summary_statistics_skip_stays_without_summary(fake_dir: Path) -> None:
+    """Stay 1017 has no time series: its summary is masked out and its zero counts must not move the statistics."""
+    parsed = P.load_set(fake_dir / "set-a")
+    values, summ = P.grid(parsed, 60), P.summarize(parsed)
+    rows = np.arange(len(values))
+    has = np.asarray([int(r) != 1017 for r in parsed.ids])
+    mu, sd = P.fit_normalization(values, parsed.static, summ, rows)["summary"]
+    flat = summ.reshape(len(summ), -1)
+    hr_count = P.VARIABLES.index("HR") * 5 + 4
+    assert flat[~has, hr_count] == 0 and mu[hr_count] == pytest.approx(flat[has, hr_count].mean())
+    assert sd[hr_count] == pytest.approx(flat[has, hr_count].std(), rel=1e-5)
+    mu2, sd2 = P.fit_normalization(values, parsed.static, summ, rows[has])["summary"]
+    np.testing.assert_array_equal(mu2, mu)
+    np.testing.assert_array_equal(sd2, sd)
+
+
 def test_options_and_errors(fake_dir: Path) -> None:
     d = load_dataset("physionet2012", root=str(fake_dir), sets="a", resolution_minutes=30, modalities=["labs"])
     assert d.spec.modality_names == ["labs"] and d.inputs["labs"].shape[1:] == (96, 3 * L_N)

@@ -130,11 +130,9 @@ class MultimodalDataset:
         for s in SPLITS:
             if s not in self.splits:
                 raise DataValidationError(f"{self.spec.name}: split {s!r} is missing")
-        allidx = np.concatenate([np.asarray(self.splits[s]) for s in SPLITS])
-        if len(np.unique(allidx)) != len(allidx):
-            raise DataValidationError(f"{self.spec.name}: train/val/test splits overlap")
-        if len(allidx) and (allidx.min() < 0 or allidx.max() >= n):
-            raise DataValidationError(f"{self.spec.name}: split indices out of range [0, {n})")
+        problem = split_problem({s: np.asarray(self.splits[s]) for s in SPLITS}, n)
+        if problem:
+            raise DataValidationError(f"{self.spec.name}: {problem}")
 
     def split_sizes(self) -> dict[str, int]:
         return {s: int(len(self.splits[s])) for s in SPLITS}
@@ -190,22 +188,83 @@ class BatchCollator:
         return make_batch(self.data, np.asarray(rows, dtype=np.int64))
 
 
+def split_problem(splits: dict[str, np.ndarray], n: int) -> str | None:
+    """What is wrong with train/val/test row indices for ``n`` rows (out of range, repeated within a split, shared
+    by two splits), in words naming the split and rows; None when nothing is."""
+    for s in SPLITS:
+        idx = np.asarray(splits[s])
+        out = idx[(idx < 0) | (idx >= n)]
+        if len(out):
+            return f"split {s!r} has {len(out)} row index(es) out of range [0, {n}): {out[:5].tolist()}"
+        uniq, count = np.unique(idx, return_counts=True)
+        if (count > 1).any():
+            return f"split {s!r} lists row(s) {uniq[count > 1][:5].tolist()} more than once"
+    for i, a in enumerate(SPLITS):
+        for b in SPLITS[i + 1 :]:
+            both = np.intersect1d(splits[a], splits[b])
+            if len(both):
+                return f"splits {a!r} and {b!r} share {len(both)} row(s): {both[:5].tolist()}"
+    return None
+
+
+def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """Share ``total`` items in proportion to integer ``weights`` by largest remainder (exact; ties: earlier first)."""
+    w = np.asarray(weights, dtype=np.int64)
+    num, den = total * w, max(int(w.sum()), 1)
+    out = num // den
+    out[np.argsort(-(num % den), kind="stable")[: total - int(out.sum())]] += 1
+    return out
+
+
+def split_counts(n: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> np.ndarray:
+    """Train/val/test sizes of ``n`` rows by largest remainder; every split with a fraction above 0 gets a row at least
+    when there are rows enough (taken from the largest split), so small data never leaves val or test empty."""
+    w = np.round(np.asarray(fractions, dtype=float) * 1e6).astype(np.int64)
+    sizes = _apportion(n, w)
+    if n >= int((w > 0).sum()):
+        for s in np.flatnonzero((w > 0) & (sizes == 0)):
+            sizes[np.argmax(sizes)] -= 1
+            sizes[s] += 1
+    return sizes
+
+
 def stratified_split(
-    y: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+    y: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0, stratify: bool = True
 ) -> dict[str, np.ndarray]:
-    """Fixed, seeded, stratified train/val/test split by class (multilabel/regression: plain shuffle)."""
-    rng = np.random.default_rng(seed)
+    """Fixed, seeded train/val/test split, stratified by class: each class's rows are shuffled and cut by rounding its
+    own share of each fraction (the registered datasets' recorded protocols rest on this cut). Where that leaves a
+    split with a fraction above 0 empty (small data), the sizes are fixed for all rows first (:func:`split_counts`)
+    and shared among the classes by largest remainder instead. ``stratify=False`` (regression, multilabel), or ``y``
+    that is not 1-D whole numbers with 1000 values at most: a plain seeded shuffle."""
     y = np.asarray(y)
     n = len(y)
-    out: dict[str, list[int]] = {s: [] for s in SPLITS}
-    if y.ndim == 1 and (y.dtype.kind in "iub" or np.all(np.equal(np.mod(y, 1), 0))) and len(np.unique(y)) <= 1000:
+    whole = y.ndim == 1 and (y.dtype.kind in "iub" or bool(np.all(np.equal(np.mod(y, 1), 0))))
+    if stratify and whole and len(np.unique(y)) <= 1000:
         groups = [np.flatnonzero(y == c) for c in np.unique(y)]
     else:
         groups = [np.arange(n)]
+    out = _split_groups(groups, fractions, seed, None)
+    if n >= sum(f > 0 for f in fractions) and any(f > 0 and not len(out[s]) for s, f in zip(SPLITS, fractions)):
+        out = _split_groups(groups, fractions, seed, split_counts(n, fractions))
+    return out
+
+
+def _split_groups(
+    groups: list[np.ndarray], fractions: tuple[float, float, float], seed: int, sizes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Shuffle each group and cut it: by rounding its own share of each fraction (``sizes`` None), or by largest
+    remainder of the overall ``sizes`` still to fill."""
+    rng = np.random.default_rng(seed)
+    left = None if sizes is None else sizes.copy()
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
     for g in groups:
         g = rng.permutation(g)
-        n_tr = int(round(fractions[0] * len(g)))
-        n_va = int(round(fractions[1] * len(g)))
+        if left is None:
+            n_tr, n_va = int(round(fractions[0] * len(g))), int(round(fractions[1] * len(g)))
+        else:
+            k = _apportion(len(g), left)
+            left -= k
+            n_tr, n_va = int(k[0]), int(k[1])
         out["train"].extend(g[:n_tr])
         out["val"].extend(g[n_tr : n_tr + n_va])
         out["test"].extend(g[n_tr + n_va :])

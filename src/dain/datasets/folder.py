@@ -7,12 +7,13 @@ Layout::
          optional key "steps" (N, T) bool for sequences; .parquet: vectors only (all columns numeric)
     <dir>/labels.npy | labels.csv                    (N,) or (N, L); csv: column "label" (or all columns)
     <dir>/split.json        optional {"train": [...], "val": [...], "test": [...]} row indices
-                            (default: seeded stratified 70/15/15)
+                            (default: seeded 70/15/15, stratified by class; regression/multilabel: shuffled)
     <dir>/mask.npy          optional (N, M) bool modality mask (True = observed), columns in modality order
     <dir>/dataset.yaml      optional: name, task, modalities (order), class_names, standardize (default true)
 
 Modality order: ``modalities`` of dataset.yaml, else sorted file names. Task (unless given): 1-D integers with
-2 values -> binary, more -> multiclass; floats -> regression; 2-D 0/1 -> multilabel. Rows whose modality is
+2 values -> binary, more -> multiclass; floats -> regression; 2-D 0/1 -> multilabel. Class labels other than 0..C-1
+(text, {1, 2}, {-1, 1}) are numbered in sorted order, or by ``class_names`` when given. Rows whose modality is
 masked out may hold anything finite (NaN rows are allowed only there; they are zeroed). Inputs are z-scored
 with train statistics (``standardize: false`` to keep them).
 """
@@ -27,7 +28,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dain.data.spec import TASKS, DatasetSpec, ModalitySpec, MultimodalDataset, standardize_, stratified_split
+from dain.data.spec import (
+    TASKS,
+    DatasetSpec,
+    ModalitySpec,
+    MultimodalDataset,
+    split_problem,
+    standardize_,
+    stratified_split,
+)
 from dain.errors import ConfigError, DataNotFoundError, DataValidationError
 from dain.validation import yaml_problem
 
@@ -127,7 +136,13 @@ def read_modality(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             with load_array(path) as z:
                 if not z.files:
                     raise DataValidationError(f"{path}: empty .npz")
-                key = "x" if "x" in z.files else [k for k in z.files if k != "steps"][0]
+                keys = ["x"] if "x" in z.files else [k for k in z.files if k != "steps"]
+                if not keys:
+                    raise DataValidationError(
+                        f"{path}: holds only 'steps', no data array; save the values under key 'x' "
+                        "(np.savez(path, x=values, steps=steps))"
+                    )
+                key = keys[0]
                 x = z[key]
                 steps = z["steps"].astype(bool) if "steps" in z.files else None
         except ValueError as e:  # arrays inside an .npz are read lazily
@@ -151,27 +166,51 @@ def read_modality(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         x = x[:, None]
     if x.ndim not in KIND_BY_NDIM:
         raise DataValidationError(f"{path}: {x.ndim}-d array; expected (N,D), (N,T,D) or (N,C,H,W)")
+    if 0 in x.shape[1:]:
+        raise DataValidationError(f"{path}: shape {x.shape} holds no features per sample (an empty array)")
+    if steps is not None and x.ndim != 3:
+        raise DataValidationError(f"{path}: 'steps' marks time steps of sequences (N,T,D), but the array is {x.shape}")
     return x.astype(np.float32), steps
 
 
 def read_labels(d: Path) -> tuple[np.ndarray, Path]:
+    """``labels.npy`` or ``labels.csv`` (column ``label``, else every column) -> (N,) or (N, L) labels and the file."""
     for name in ("labels.npy", "labels.csv"):
         p = d / name
-        if p.exists():
-            if p.suffix == ".npy":
-                return load_array(p), p
-            try:
-                df = pd.read_csv(p)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-                raise DataValidationError(f"{p}: not a readable CSV ({e}); expected a column 'label'") from e
-            if "label" in df.columns:
-                return df["label"].to_numpy(), p
-            return df.to_numpy().squeeze(), p
+        if not p.exists():
+            continue
+        y = load_array(p) if p.suffix == ".npy" else _read_label_csv(p)
+        if y.ndim not in (1, 2):
+            raise DataValidationError(f"{p}: labels of shape {y.shape}; expected (N,) or (N, L)")
+        return y, p
     raise DataNotFoundError(f"{d}: no labels.npy or labels.csv (column 'label')")
 
 
-def read_split(path: Path) -> dict[str, np.ndarray]:
-    """``split.json``: ``{"train": [...], "val": [...], "test": [...]}`` lists of row indices (integers)."""
+def _read_label_csv(p: Path) -> np.ndarray:
+    """The label column(s) of a CSV as (N,) or (N, L); a blank cell is an error naming its line (blank lines count
+    as rows, so line numbers match the file; trailing blank lines are ignored)."""
+    try:
+        df = pd.read_csv(p, skip_blank_lines=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataValidationError(f"{p}: not a readable CSV ({e}); expected a column 'label'") from e
+    if "label" in df.columns:
+        df = df[["label"]]
+    while len(df) and df.iloc[-1].isna().all():
+        df = df.iloc[:-1]
+    blank = np.flatnonzero(df.isna().any(axis=1).to_numpy())
+    if len(blank):
+        lines = (blank + 2).tolist()
+        raise DataValidationError(
+            f"{p}: {len(blank)} row(s) with an empty label, at line(s) {lines[:10]}"
+            f"{' ...' if len(lines) > 10 else ''} (line 1 is the header); every sample needs a label"
+        )
+    y = df.to_numpy()
+    return y[:, 0] if y.shape[1] == 1 else y
+
+
+def read_split(path: Path, n: int) -> dict[str, np.ndarray]:
+    """``split.json``: ``{"train": [...], "val": [...], "test": [...]}`` lists of row indices (integers) in
+    ``[0, n)``, none listed twice."""
     try:
         sp = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -190,6 +229,9 @@ def read_split(path: Path) -> dict[str, np.ndarray]:
         if bad:
             raise DataValidationError(f"{path}: {s!r} must be a list of row indices (integers), got {bad[0]!r}")
         out[s] = np.asarray(v, dtype=np.int64)
+    problem = split_problem(out, n)
+    if problem:
+        raise DataValidationError(f"{path}: {problem}")
     return out
 
 
@@ -207,6 +249,52 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
+def _name_list(meta: dict[str, Any], key: str, path: Path) -> list[str]:
+    """A list setting of dataset.yaml as strings; a plain string is a comma-separated list (``modalities: audio``)."""
+    v = meta.get(key)
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [x.strip() for x in v.split(",") if x.strip()]
+    if not isinstance(v, list):
+        raise DataValidationError(f"{path}: {key} must be a list, e.g. {key}: [a, b], got {v!r}")
+    return [str(x) for x in v]
+
+
+def class_targets(
+    y: np.ndarray, ypath: Path, class_names: list[str], mpath: Path
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """1-D class labels -> class indices 0..C-1 and the class names.
+
+    With ``class_names`` (dataset.yaml) labels are numbered by that list: integer labels 0..K-1 are indices into it,
+    any other label must be one of its names. Without, integer labels 0..C-1 stay as they are, and other labels (text,
+    {1, 2}, {-1, 1}, 0.5) are numbered in sorted order and named by their values.
+    """
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataValidationError(f"{ypath}: {int((~np.isfinite(y)).sum())} NaN/inf class labels")
+    text = y.dtype.kind in "OUSb" or not np.all(np.mod(y, 1) == 0)
+    keys = np.asarray([str(v) for v in y.tolist()]) if y.dtype.kind in "OUSb" else y if text else y.astype(np.int64)
+    values = np.unique(keys)
+    is_index = not text and len(values) > 0 and values[0] >= 0
+    if class_names:
+        if len(set(class_names)) < len(class_names):
+            raise DataValidationError(f"{mpath}: class_names {class_names} lists a name more than once")
+        if is_index and values[-1] < len(class_names):
+            return keys, tuple(class_names)
+        pos = {c: i for i, c in enumerate(class_names)}
+        unknown = [str(v) for v in values if str(v) not in pos]
+        if unknown:
+            raise DataValidationError(
+                f"{ypath}: label(s) {unknown[:5]} not in class_names {class_names} of {mpath}"
+                + ("" if text else f" (nor indices 0..{len(class_names) - 1} into it)")
+            )
+        return np.asarray([pos[str(v)] for v in keys.tolist()], dtype=np.int64), tuple(class_names)
+    k = max(len(values), 2)
+    if is_index and values[-1] < k:
+        return keys, tuple(str(i) for i in range(k))
+    return np.searchsorted(values, keys).astype(np.int64), tuple(str(v) for v in values.tolist())
+
+
 OPTIONS = ("modalities",)
 
 
@@ -219,9 +307,13 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
     mdir = d / "modalities"
     if not mdir.is_dir():
         raise DataNotFoundError(f"{d}: no modalities/ folder (expected modalities/<name>.npy|.npz|.parquet)")
-    meta = _read_yaml(d / "dataset.yaml") if (d / "dataset.yaml").exists() else {}
-    if not (d / "dataset.yaml").exists() and (d / "dataset.yml").exists():
-        meta = _read_yaml(d / "dataset.yml")
+    mpath = (
+        d / "dataset.yaml" if (d / "dataset.yaml").exists() or not (d / "dataset.yml").exists() else d / "dataset.yml"
+    )
+    meta = _read_yaml(mpath) if mpath.exists() else {}
+    standardize = meta.get("standardize", True)
+    if not isinstance(standardize, bool):
+        raise DataValidationError(f"{mpath}: standardize must be true or false (unquoted), got {standardize!r}")
     files = {}
     for f in sorted(mdir.iterdir()):
         if f.name.startswith("."):
@@ -233,12 +325,14 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
         files[f.stem] = f
     if not files:
         raise DataNotFoundError(f"{mdir}: no modality files")
-    order = [str(m) for m in meta.get("modalities", [])] or sorted(files)
+    order = _name_list(meta, "modalities", mpath) or sorted(files)
     unknown = [m for m in order if m not in files]
     if unknown:
-        raise DataValidationError(f"{d / 'dataset.yaml'}: modalities {unknown} have no file in {mdir}")
+        raise DataValidationError(f"{mpath}: modalities {unknown} have no file in {mdir}")
     y, ypath = read_labels(d)
     n = len(y)
+    if n == 0:
+        raise DataValidationError(f"{ypath}: no labels (0 rows)")
     arrays, steps = {}, {}
     for m in order:
         x, st = read_modality(files[m])
@@ -267,40 +361,38 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
                 "or mark those rows missing in mask.npy"
             )
         x[~mask[:, j]] = 0.0
-    task = str(meta.get("task") or infer_task(np.asarray(y)))
+    task = str(meta.get("task") or infer_task(y))
     if task not in TASKS:
-        raise DataValidationError(f"{d / 'dataset.yaml'}: task must be one of {TASKS}, got {task!r}")
-    class_names = tuple(str(c) for c in meta.get("class_names", []))
+        raise DataValidationError(f"{mpath}: task must be one of {TASKS}, got {task!r}")
     if task in ("binary", "multiclass"):
-        yv = np.asarray(y).reshape(-1)
-        if yv.dtype.kind in "OUSb" or not np.all(np.equal(np.mod(yv.astype(float), 1), 0)):
-            values = sorted(set(yv.tolist()), key=str)
-            class_names = class_names or tuple(str(v) for v in values)
-            target_i = np.asarray([values.index(v) for v in yv.tolist()], dtype=np.int64)
-        else:
-            target_i = yv.astype(np.int64)
-            k = int(target_i.max()) + 1 if len(target_i) else 0
-            if target_i.min(initial=0) < 0:
-                raise DataValidationError(f"{ypath}: class labels must be >= 0")
-            class_names = class_names or tuple(str(i) for i in range(max(k, 2)))
-        n_cls = max(len(class_names), int(target_i.max(initial=0)) + 1)
-        if task == "binary" and n_cls > 2:
-            raise DataValidationError(f"{ypath}: task binary but {n_cls} classes")
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise DataValidationError(f"{ypath}: task {task} needs one label per sample, got labels of shape {y.shape}")
+        target_i, class_names = class_targets(y.reshape(-1), ypath, _name_list(meta, "class_names", mpath), mpath)
+        if task == "binary" and len(class_names) > 2:
+            if "task" in meta:
+                raise DataValidationError(f"{ypath}: task binary but {len(class_names)} classes {class_names[:5]}")
+            task = "multiclass"
         target: np.ndarray = target_i if task == "multiclass" else target_i.astype(np.float32)
-        num_outputs = n_cls if task == "multiclass" else 1
-        strat = target_i
+        num_outputs = len(class_names) if task == "multiclass" else 1
     else:
+        if y.dtype.kind in "OUS":
+            raise DataValidationError(
+                f"{ypath}: text labels (e.g. {y.reshape(-1)[0]!r}) cannot be {task} targets, which are numbers; "
+                "for classes give one column 'label' (task binary or multiclass)"
+            )
         target = np.asarray(y, dtype=np.float32)
         if not np.isfinite(target).all():
             raise DataValidationError(f"{ypath}: {int((~np.isfinite(target)).sum())} NaN/inf labels")
         num_outputs = 1 if target.ndim == 1 else target.shape[1]
-        strat = np.zeros(n, dtype=np.int64) if target.ndim > 1 else target
+        class_names = tuple(_name_list(meta, "class_names", mpath))  # multilabel: the label names
     if (d / "split.json").exists():
-        splits = read_split(d / "split.json")
+        splits = read_split(d / "split.json", n)
         split_info = "split.json"
     else:
-        splits = stratified_split(strat, (0.7, 0.15, 0.15), seed=seed)
-        split_info = f"stratified 70/15/15, seed {seed}"
+        # classes are stratified; regression and multilabel targets get a plain seeded shuffle
+        classes = task in ("binary", "multiclass")
+        splits = stratified_split(target, (0.7, 0.15, 0.15), seed=seed, stratify=classes)
+        split_info = f"{'stratified' if classes else 'shuffled'} 70/15/15, seed {seed}"
     keep = options.get("modalities")
     if isinstance(keep, str):
         keep = [m.strip() for m in keep.split(",") if m.strip()]
@@ -317,7 +409,7 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
         task=task,
         num_outputs=int(num_outputs),
         modalities=specs,
-        class_names=class_names if task in ("binary", "multiclass") else tuple(class_names),
+        class_names=class_names,
     )
     data = MultimodalDataset(
         spec=spec,
@@ -328,7 +420,7 @@ def load_folder(path: str | Path, seed: int = 0, **options: Any) -> MultimodalDa
         steps={m: steps[m] for m in order if m in steps},
         info={"source": f"folder {d}", "protocol": split_info, "split_seed": seed},
     )
-    if meta.get("standardize", True):
+    if standardize:
         standardize_(data)
         data.info["normalisation"] = "z-score, train only"
     return data

@@ -300,7 +300,8 @@ def _zstats(x: np.ndarray, axis: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
 def fit_normalization(
     grid_values: np.ndarray, static: np.ndarray, summary: np.ndarray | None, train: np.ndarray
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Mean/std per variable from the rows in ``train`` only (observed bins / non-missing values)."""
+    """Mean/std per variable from the rows in ``train`` only (observed bins / non-missing values; the summary's from
+    train stays that have one)."""
     train = np.asarray(train, dtype=np.int64)
 
     with warnings.catch_warnings():
@@ -310,8 +311,9 @@ def fit_normalization(
             "static": _zstats(static[train][:, [0, 2, 4]], (0,)),
         }
         if summary is not None:
-            s = summary[train].reshape(len(train), -1)
-            stats["summary"] = _zstats(s, (0,))
+            # a stay with no time series has no summary (masked out; its counts are 0, not measurements): leave it out
+            rows = train[np.isfinite(grid_values[train]).any(axis=(1, 2))]
+            stats["summary"] = _zstats(summary[rows].reshape(len(rows), -1), (0,))
     return stats
 
 
