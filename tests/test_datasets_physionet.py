@@ -144,6 +144,15 @@ def test_summary_statistics_skip_stays_without_summary(fake_dir: Path) -> None:
     mu2, sd2 = P.fit_normalization(values, parsed.static, summ, rows[has])["summary"]
     np.testing.assert_array_equal(mu2, mu)
     np.testing.assert_array_equal(sd2, sd)
+    # the piecewise-linear encoding's median and bin edges too (train: every stay with both series, plus 1017)
+    train = rows[[int(r) not in (1015, 1016) for r in parsed.ids]]
+    splits = {"train": train, "val": rows[:0], "test": rows[:0]}
+    every, with_summary = (
+        P.assemble(values, parsed.static, summ, {**splits, "train": t}, 60, summary_bins=4)["stats"]
+        for t in (train, train[has[train]])
+    )
+    for key in ("summary_edges", "summary_median"):
+        np.testing.assert_array_equal(every[key], with_summary[key])
 
 
 def test_options_and_errors(fake_dir: Path) -> None:

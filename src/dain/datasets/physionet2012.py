@@ -575,11 +575,14 @@ def assemble(
         flat = summ.reshape(n, -1)
         if summary_bins:
             # a variable never measured in a stay most often means 'not worth measuring' (a normal value): fill
-            # with the train median, the middle of the encoding, and let the count feature (0) flag it
+            # with the train median, the middle of the encoding, and let the count feature (0) flag it; fitted on
+            # the train stays that have a summary (one with no time series has none: its counts are not data)
+            train = np.asarray(splits["train"])
+            train = train[(masks[0] | masks[1])[train]]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                median = np.nan_to_num(np.nanmedian(flat[splits["train"]], axis=0), nan=0.0)
-            edges = fit_quantile_edges(flat, splits["train"], summary_bins)
+                median = np.nan_to_num(np.nanmedian(flat[train], axis=0), nan=0.0)
+            edges = fit_quantile_edges(flat, train, summary_bins)
             stats["summary_edges"] = edges
             stats["summary_median"] = median.astype(np.float32)
             z = piecewise_linear(np.where(np.isfinite(flat), flat, median), edges)
