@@ -151,3 +151,14 @@ def test_frontier_y_limits_keep_scores_at_or_below_100_and_cut_far_curve_points(
     assert frontier_y_limits(80.0, 99.4, [98.0], percent=True) == (97.5, 99.4)
     # an error metric (MAE) has no 100 ceiling
     assert frontier_y_limits(0.0, 250.0, [1.0], percent=False) == (0.995, 250.0)
+
+
+def test_explain_names_the_router_rows_by_what_they_are(tmp_path, capsys) -> None:
+    """A token-MoE baseline's router record is per fusion layer (timemoe's is per modality): the report says so,
+    even where the layers are as many as the modalities."""
+    run = tmp_path / "moe"
+    fit_mfeat(run, "moe_topk", "--threads", "1", "--set", "fusion_layers=6", epochs=1)
+    capsys.readouterr()
+    assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["router_probs_rows"] == [f"layer {i}" for i in range(6)]

@@ -133,6 +133,35 @@ def test_temporal_shared_batch_runs() -> None:
     assert res[0].R > 0.5 and res.reference[0].R > 0.5, (res, res.reference)
 
 
+def test_temporal_batch_holds_out_whole_sequences(monkeypatch) -> None:
+    """BATCH's read-out rows are every step of the held-out sequences and none of the others' (per-step labels pool
+    (sequence, step) pairs: a random 20 % of the pairs would put a sequence's steps on both sides)."""
+    import dain.interactions.batch as B
+
+    seen: list[tuple[int, np.ndarray]] = []
+    real = B.batch_pid_groups
+    monkeypatch.setattr(
+        B, "batch_pid_groups", lambda *a, **k: seen.append((len(a[2]), k["eval_index"])) or real(*a, **k)
+    )
+    d = make_temporal_data(n=50, T=6, seed=0)
+    kw = {"estimator": "batch", "discrim_epochs": 1, "align_epochs": 1, "max_samples": None}
+    temporal_pid(d.x1, d.x2, d.y, lags=[0, 2], **kw)
+    for (pooled, ev), lag in zip(seen, [0, 2]):
+        steps = 6 - lag
+        held = np.unique(ev // steps)
+        assert pooled == 50 * steps and len(held) == 10  # 20 % of the sequences
+        np.testing.assert_array_equal(ev, (held[:, None] * steps + np.arange(steps)).ravel())
+    seen.clear()
+    temporal_pid(d.x1, d.x2, d.y, lags=[1], eval_samples=np.arange(40, 50), **kw)
+    np.testing.assert_array_equal(seen[0][1], np.arange(40 * 5, 50 * 5))
+
+
+def test_batch_one_class_has_no_information() -> None:
+    rng = np.random.default_rng(0)
+    r = pid_batch(rng.normal(size=(60, 4)), rng.normal(size=(60, 3)), np.zeros(60), discrim_epochs=2, align_epochs=1)
+    assert (r.R, r.U1, r.U2, r.S, r.total) == (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
 def test_sequence_label_pairs() -> None:
     d = make_temporal_data(n=1500, T=6, seed=0)
     res = temporal_pid(d.x1, d.x2, d.y[:, -1], lags=[0, 2], estimator="exact")

@@ -278,16 +278,21 @@ def explain_run(
                 if p.ndim >= 3
                 else p.mean(0, keepdims=True)
             )
+            # axis 1: a modality (timemoe) or a fusion layer (the token-MoE baselines); unknown in older records
+            axis = str(rec["router_axis"]) if "router_axis" in rec and p.ndim >= 3 else ""
+            if axis == "modality" and len(mods) == mat.shape[0]:
+                rows = mods
+            else:
+                rows = [f"{axis or '#'} {i}" for i in range(mat.shape[0])]
             fig, ax = plt.subplots(figsize=(6, max(2.5, 0.5 * mat.shape[0] + 1.5)), layout="constrained")
             im = ax.imshow(mat, aspect="auto", cmap="viridis")
             ax.set_xticks(range(mat.shape[1]), [f"expert {e}" for e in range(mat.shape[1])])
-            ax.set_yticks(
-                range(mat.shape[0]), mods if len(mods) == mat.shape[0] else [f"#{i}" for i in range(mat.shape[0])]
-            )
-            ax.set_ylabel("modality" if p.ndim >= 3 else "")
+            ax.set_yticks(range(mat.shape[0]), rows)
+            ax.set_ylabel(axis)
             ax.set_title("Mean router probability per expert")
             fig.colorbar(im, ax=ax)
-            save(fig, "router_probs", "mean router probability per (modality, expert)")
+            save(fig, "router_probs", f"mean router probability per ({axis or 'row'}, expert)")
+            summary["router_probs_rows"] = rows
             summary["router_probs_mean"] = mat.round(4).tolist()
     if "bits" in routing:
         summary["comm_bits_per_sample"] = float(routing["bits"].mean())

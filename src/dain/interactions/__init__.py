@@ -111,10 +111,11 @@ def estimate_pairs(
     features and BATCH otherwise. Returns dicts with keys ``modalities, lag, R, U1, U2, S, total``, ``unique``
     (U1 and U2 keyed by their modality) and ``read_on`` (which rows the estimate was read on, which it was fitted on).
 
-    ``fit_split`` (BATCH on summaries): train the estimator's networks on that split's rows and read out on
+    ``fit_split`` (BATCH): train the estimator's networks on that split's rows and read out on
     ``split``'s, e.g. ``fit_split="train", split="val"``: information the networks found in the training rows counts
     only as far as it holds on new rows. Default (or equal to ``split``): a held-out 20 % of ``split``'s rows. The
-    exact estimator is a plug-in on ``split``'s rows; lagged results hold out 20 % of ``split``'s rows (BATCH).
+    exact estimator is a plug-in on ``split``'s rows. Lagged results (BATCH) follow the same rule with whole
+    sequences held out (:func:`temporal_pid`).
     """
     if estimator not in ("auto", "exact", "batch"):
         raise ValueError(f"estimator must be auto, exact or batch, got {estimator!r}")
@@ -157,22 +158,33 @@ def estimate_pairs(
         extra: list[dict[str, Any]] = []
         if pair_lags is not None and both_seq:
             step = data.info.get("step_labels")
-            y = np.asarray(step)[rows] if step is not None else _target_codes(data, rows)
             est = estimator
             if est == "auto":
                 est = "exact" if max(sa.shape[-1], sb.shape[-1]) <= max_exact_dims else "batch"
+            # BATCH: networks trained on fit_split's sequences (default: 80 % of split's), read out on split's
+            fit_rows = np.zeros(0, dtype=np.int64)
+            if est == "batch" and fit_rows_all is not None:
+                fit_rows = fit_rows_all[data.mask[fit_rows_all, ja] & data.mask[fit_rows_all, jb]]
+            both = np.concatenate([fit_rows, rows])
+            y = np.asarray(step)[both] if step is not None else _target_codes(data, both)
             res: list[PIDResult] = temporal_pid(
-                data.inputs[a][rows],
-                data.inputs[b][rows],
+                data.inputs[a][both],
+                data.inputs[b][both],
                 y,
                 pair_lags,
                 method=temporal_method if est == "batch" else "stepwise",
                 estimator=est,
                 seed=seed,
                 device=device,
+                **({"eval_samples": np.arange(len(fit_rows), len(both))} if len(fit_rows) else {}),
                 **kwargs,
             )
-            read_on = f"{split} (" + ("plug-in on its rows" if est == "exact" else "held-out 20% of its rows") + ")"
+            if est == "exact":
+                read_on = f"{split} (plug-in on its rows)"
+            elif len(fit_rows):
+                read_on = f"{split} ({len(rows)} sequences; BATCH fitted on {fit_split}, {len(fit_rows)} sequences)"
+            else:
+                read_on = f"{split} (a held-out 20% of its sequences; BATCH fitted on the other 80%)"
         else:
             x1, x2, y = _summary(data, a, rows), _summary(data, b, rows), _target_codes(data, rows)
             est = estimator

@@ -254,6 +254,26 @@ def batch_pid_groups(
         is_eval[np.asarray(eval_index, dtype=np.int64)] = True
         ho, tr = np.flatnonzero(is_eval), perm[~is_eval[perm]]
 
+    if len(classes) < 2:  # H(Y) = 0: no information to share out (the networks would only fit noise)
+        zero = {k: 0.0 for k in ("R", "U1", "U2", "S")}
+        return [
+            PIDResult(
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                extras={
+                    "raw": dict(zero),
+                    "se": dict(zero),
+                    "n_train": int((g_arr[tr] == g).sum()),
+                    "n_eval": int((g_arr[ho] == g).sum()),
+                    "seconds": time.perf_counter() - t0,
+                },
+            )
+            for g in range(n_groups)
+        ]
+
     def prep(x: np.ndarray) -> torch.Tensor:
         mu, sd = x[tr].mean(0), x[tr].std(0)
         z = (x - mu) / np.where(sd > 1e-8, sd, 1.0)

@@ -96,15 +96,16 @@ def temporal_pid(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = False,
+    eval_samples: np.ndarray | None = None,
     **batch_kwargs: Any,
 ) -> TemporalPIDResult:
     """Per-lag PID of sequences ``x1[N, T, D1]``, ``x2[N, T, D2]`` with ``y[N, T]`` or ``y[N]``.
 
-    ``lags``: an int L (lags 0..L) or explicit lags. ``max_samples`` caps the pooled samples of each
-    step-wise fit;
-    the shared model sees ``shared_samples`` pooled samples in total (default ``2 * max_samples``, split
-    evenly over
-    lags). ``estimator="exact"`` (discretised plug-in, step-wise only) or ``"batch"``.
+    ``lags``: an int L (lags 0..L) or explicit lags. ``max_samples`` caps the pooled samples of each step-wise fit;
+    the shared model sees ``shared_samples`` pooled samples in total (default ``2 * max_samples``, split evenly over
+    lags). ``estimator="exact"`` (discretised plug-in, step-wise only) or ``"batch"``. BATCH reads out on the steps
+    of the samples ``eval_samples`` (indices into N; default a random 20 % of the samples) and trains its networks on
+    the other samples' steps: whole sequences are held out, so no sequence is on both sides.
     """
     from dain.interactions.batch import batch_pid_groups, pid_batch
     from dain.interactions.exact import pid_exact
@@ -117,6 +118,19 @@ def temporal_pid(
     if method != "stepwise" and estimator != "batch":
         raise ValueError("the shared (multi-scale) temporal estimator needs estimator='batch'")
     rng = np.random.default_rng(seed)
+    n = len(x1)
+    held = np.zeros(n, dtype=bool)
+    if eval_samples is None:
+        held[np.random.default_rng(seed).permutation(n)[: max(1, int(round(0.2 * n)))]] = True
+    else:
+        held[np.asarray(eval_samples, dtype=np.int64)] = True
+
+    def eval_rows(pooled: int, keep: np.ndarray) -> np.ndarray:
+        """Positions in ``keep`` (of ``pooled`` lagged samples, sample-major) that belong to held-out samples."""
+        return np.flatnonzero(np.repeat(held, pooled // n)[keep])
+
+    def usable(ev: np.ndarray, m: int) -> np.ndarray | None:  # both sides need rows (else BATCH's own hold-out)
+        return ev if 0 < len(ev) < m else None
 
     def stepwise() -> TemporalPIDResult:
         t0 = time.perf_counter()
@@ -132,7 +146,8 @@ def temporal_pid(
             if estimator == "exact":
                 r = pid_exact(a1[keep], a2[keep], yy[keep], bins=bins, seed=seed)
             else:
-                r = pid_batch(a1[keep], a2[keep], yy[keep], seed=seed, device=device, **batch_kwargs)
+                ev = usable(eval_rows(len(yy), keep), len(keep))
+                r = pid_batch(a1[keep], a2[keep], yy[keep], seed=seed, device=device, eval_index=ev, **batch_kwargs)
             r.lag = lag
             out.append(r)
         return TemporalPIDResult(out, method="stepwise", estimator=estimator, seconds=time.perf_counter() - t0)
@@ -141,10 +156,12 @@ def temporal_pid(
         t0 = time.perf_counter()
         total = shared_samples if shared_samples is not None else (2 * max_samples if max_samples else None)
         per_lag = None if total is None else max(1, total // len(lag_list))
-        parts1, parts2, parts_y, groups = [], [], [], []
+        parts1, parts2, parts_y, groups, evals, offset = [], [], [], [], [], 0
         for gi, lag in enumerate(lag_list):
             a1, a2, yy = lagged_pairs(x1, x2, y, lag, window)
             keep = _subsample(len(yy), per_lag, rng)
+            evals.append(offset + eval_rows(len(yy), keep))
+            offset += len(keep)
             parts1.append(a1[keep].reshape(len(keep), -1))
             parts2.append(a2[keep].reshape(len(keep), -1))
             parts_y.append(yy[keep])
@@ -157,6 +174,7 @@ def temporal_pid(
             seed=seed,
             device=device,
             progress=progress,
+            eval_index=usable(np.concatenate(evals), offset),
             **batch_kwargs,
         )
         for r, lag in zip(res, lag_list):

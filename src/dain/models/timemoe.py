@@ -399,6 +399,8 @@ class TimeMoE(nn.Module):
     empty, R/U/S losses zero). The tensors are persistent buffers, so they travel with checkpoints.
     """
 
+    router_axis = "modality"  # routing["router_probs"] is [B, M, T, E] (the token-MoE baselines': per layer)
+
     @dataclass
     class Config(BaseModelConfig):
         hidden: int = 64

@@ -490,6 +490,8 @@ def save_routing(path: Path, res: EvalResult, model: torch.nn.Module) -> None:
     names = getattr(model, "agent_names", None) or getattr(model, "roles", None)
     if names:
         arrays["agent_names"] = np.asarray([str(n) for n in names])
+    if "router_probs" in res.routing:  # what axis 1 of router_probs is: a fusion layer, or a modality (timemoe)
+        arrays["router_axis"] = np.asarray(getattr(model, "router_axis", "layer"))
     np.savez_compressed(path, **arrays)
 
 
