@@ -97,3 +97,18 @@ def test_gru_encoder_skips_trailing_padding_and_keeps_every_observed_state() -> 
     enc.train()
     enc(x, steps).pooled.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+
+
+def test_cpu_attention_and_cdist_are_counted() -> None:
+    """On CPU attention runs as its own flash kernel and the Laplace router's distances as cdist; neither has a
+    formula in torch's counter, so both are added: 4 * B * H * L * S * E for attention (scores and weighted values),
+    3 per pair and feature for cdist."""
+    q = torch.randn(4, 2, 100, 32)
+    here = nn.Module()
+    assert total_flops(here, lambda: nn.functional.scaled_dot_product_attention(q, q, q)) == 4 * 4 * 2 * 100 * 100 * 32
+    mha = nn.MultiheadAttention(64, 4, batch_first=True)
+    x = torch.randn(4, 100, 64)
+    projections = 2 * 4 * 100 * 64 * 64 * 4  # q, k, v and out
+    with torch.no_grad():
+        assert total_flops(mha, lambda: mha(x, x, x, need_weights=False)) == projections + 4 * 4 * 100 * 100 * 64
+    assert total_flops(here, lambda: torch.cdist(torch.randn(3, 10, 8), torch.randn(3, 5, 8))) == 3 * 3 * 10 * 5 * 8

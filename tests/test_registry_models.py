@@ -271,3 +271,18 @@ def test_multilabel_macro_auroc_leaves_out_labels_without_both_classes() -> None
     defined = [float(binary_auroc(torch.sigmoid(logits[:, j]), target[:, j])) for j in (0, 2)]
     assert got == pytest.approx(sum(defined) / 2, abs=1e-6)
     assert math.isnan(compute_metrics("multilabel", logits, torch.ones_like(target), 3)["auroc"])
+
+
+def test_cnn_depth_follows_encoder_layers() -> None:
+    """``encoder_layers`` L gives the CNN L + 1 conv blocks (the default L = 1: two, 32 and 64 channels), as it sets
+    the depth of the other encoders."""
+    from dain.data.spec import ModalitySpec
+
+    spec = ModalitySpec("im", "image", (3, 32, 32))
+    convs = [
+        [b.out_channels for b in build_encoder("cnn", spec, hidden=16, layers=n).conv if isinstance(b, torch.nn.Conv2d)]
+        for n in (1, 2, 3)
+    ]
+    assert convs == [[32, 64], [32, 64, 128], [32, 64, 128, 256]]
+    tokens = build_encoder("cnn", spec, hidden=16, layers=3).eval()(torch.randn(2, *spec.shape)).tokens
+    assert tokens.shape == (2, 16, 16) and torch.isfinite(tokens).all()

@@ -1,7 +1,8 @@
 """Cost accounting: the one place that counts a model's FLOPs, parameters, bits and active agents.
 
-FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, attention kernels) on the path
-that actually runs, with two things made explicit rather than left to chance:
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, attention kernels; CPU attention
+and ``torch.cdist`` through formulas added here) on the path that actually runs, with two things made explicit rather
+than left to chance:
 
 * the fused ``nn.TransformerEncoder``/``nn.MultiheadAttention`` inference fast path is switched off while counting
   (``torch.backends.mha.set_fastpath_enabled(False)``): it runs as one kernel the counter does not see, and it is
@@ -21,12 +22,31 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from dain.data.spec import MultimodalDataset, make_batch
 
 # matrices per cell: input and hidden maps of each gate
 RNN_GATES = {"GRU": 3, "LSTM": 4, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _sdpa_flops(q_shape: tuple, k_shape: tuple, v_shape: tuple, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    """Scaled dot-product attention: the counter's own formula (scores and weighted values)."""
+    return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+def _cdist_flops(x1_shape: tuple, x2_shape: tuple, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``torch.cdist`` of [..., P, M] against [..., R, M]: a difference, a square and an add per pair and feature."""
+    batch = int(np.prod(x1_shape[:-2])) if len(x1_shape) > 2 else 1
+    return 3 * batch * int(x1_shape[-2]) * int(x2_shape[-2]) * int(x1_shape[-1])
+
+
+# ops the counter has no formula for: CPU attention runs as its own flash kernel (the counter knows only the CUDA
+# ones), and the Laplace router's distances as cdist; without these both would count 0
+_EXTRA_FORMULAS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops,
+    torch.ops.aten._cdist_forward: _cdist_flops,
+}
 
 
 def batch_size_of(batch: dict) -> int:
@@ -71,7 +91,7 @@ def total_flops(module: nn.Module, fn: Callable[[], Any]) -> float:
     The MHA fast path is disabled while counting and every RNN inside ``module`` is counted by :func:`rnn_flops`
     (see the module docstring)."""
     rnns = [m for m in module.modules() if isinstance(m, nn.RNNBase)]
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
     seen: dict[int, float] = {}
     correction = [0.0]
 

@@ -49,14 +49,15 @@ class MaxPool2x2(nn.Module):
 
 @ENCODERS.register("cnn")
 class SmallCNNEncoder(nn.Module):
-    """Small conv net; tokens are the cells of the last feature map, pooled = their mean."""
+    """Small conv net of ``layers + 1`` conv blocks (32, 64, 128, ... channels; each pools 2x2 while the map is
+    large enough); tokens are the cells of the last feature map, pooled = their mean."""
 
     kinds = ("image",)
 
     def __init__(self, modality: ModalitySpec, hidden: int, dropout: float = 0.1, layers: int = 1) -> None:
         super().__init__()
         c = modality.shape[0]
-        chans = [c, 32, 64][: 2 + 1]
+        chans = [c] + [32 * 2**i for i in range(max(1, layers) + 1)]
         blocks: list[nn.Module] = []
         for i in range(len(chans) - 1):
             blocks += [
