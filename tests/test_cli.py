@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -334,8 +335,6 @@ def test_bad_inputs_one_line_error(args, pattern, capsys) -> None:
     assert out == ""
     lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err
-    import re
-
     assert re.search(pattern, lines[0]), lines[0]
 
 
@@ -478,3 +477,157 @@ def test_latency_is_timed_for_every_run_of_a_model(mfeat_run: Path, tmp_path) ->
         runner.load_run = real
     assert set(ms) == {"one", "two"} and all(v > 0 for v in ms.values())
     assert len(calls) == 4  # every run loaded once, the missing one tried
+
+
+# ------------------------------------------------------------------------------ flags checked before anything runs
+def _one_error_line(code: int, out: str, err: str) -> str:
+    assert code == 2 and out == "" and "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def config_only_run(tmp_path) -> Path:
+    """A run directory of an mfeat late_fusion run holding only its config.yaml: enough for the checks made before
+    any weights are read (those then fail on the missing weights)."""
+    from dain.config import RunConfig
+
+    cfg = RunConfig()
+    cfg.data.name, cfg.model.name = "mfeat", "late_fusion"
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg.to_yaml(run / "config.yaml")
+    return run
+
+
+@pytest.mark.parametrize(
+    "flag, pattern",
+    [
+        ("--precision", r"--precision \(train.precision\) must be one of .*16-mixed, bf16-true, bf16-mixed, 32-true"),
+        ("--accelerator", r"--accelerator \(train.accelerator\) must be one of auto, gpu, cpu, cuda, mps"),
+        ("--strategy", r"--strategy \(train.strategy\) must be one of auto, ddp, ddp_spawn"),
+    ],
+)
+def test_lightning_flags_checked_up_front(flag, pattern, capsys) -> None:
+    code, out, err = run_cli(["fit", "--data", "mfeat", "--model", "late_fusion", flag, "garbage"], capsys)
+    line = _one_error_line(code, out, err)
+    assert re.search(pattern, line) and "'garbage'" in line, line
+
+
+def test_lightning_flags_accept_what_lightning_accepts() -> None:
+    import dataclasses
+
+    import torch
+
+    from dain.config import TrainConfig
+    from dain.errors import ConfigError
+    from dain.validation import check_train_config
+
+    for kw in (
+        *({"precision": p} for p in ("16-mixed", "bf16-mixed", "32-true", "64-true", "32", "bf16", 32)),
+        *({"strategy": s} for s in ("auto", "ddp", "ddp_spawn", "DDP", "fsdp")),
+        {"accelerator": "auto"},
+        {"accelerator": "cpu"},
+    ):
+        check_train_config(dataclasses.replace(TrainConfig(), **kw))
+    if not torch.cuda.is_available():  # a known name, but no such device here: said before anything is loaded
+        for acc in ("cuda", "gpu"):
+            with pytest.raises(ConfigError, match=f"--accelerator {acc}: no {acc} device is available here"):
+                check_train_config(dataclasses.replace(TrainConfig(), accelerator=acc))
+
+
+def test_test_on_other_data_names_the_differences(config_only_run: Path, capsys) -> None:
+    code, out, err = run_cli(["test", "--run", str(config_only_run), "--data", "synthetic-synergy"], capsys)
+    line = _one_error_line(code, out, err)
+    assert "trained on mfeat" in line and "task multiclass vs binary" in line and "outputs 10 vs 1" in line
+    assert "modalities fou,fac,kar,pix,zer,mor vs x1,x2" in line
+    # the same data passes the check: what fails next is the missing weights, not a size mismatch
+    code, out, err = run_cli(["test", "--run", str(config_only_run), "--data", "mfeat"], capsys)
+    assert "no trained weights" in _one_error_line(code, out, err)
+
+
+def test_spec_differences_names_kinds_and_shapes() -> None:
+    from dain.data.spec import DatasetSpec, ModalitySpec
+    from dain.validation import spec_differences
+
+    a = DatasetSpec("a", "multiclass", 3, (ModalitySpec("x", "vector", (4,)), ModalitySpec("y", "vector", (2,))))
+    b = DatasetSpec("b", "multiclass", 3, (ModalitySpec("x", "vector", (5,)), ModalitySpec("y", "vector", (2,))))
+    assert spec_differences(a, a) == [] and spec_differences(a, b) == ["x vector [4] vs vector [5]"]
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        (["--model", "early_fusion"], "--model early_fusion conflicts with --run .*, whose model is late_fusion"),
+        (["--data", "synthetic-synergy"], "--data synthetic-synergy conflicts with --run .*, whose data is mfeat"),
+        (["--set", "hidden=8"], "--set does not apply with --run"),
+        (["--model", "late_fusion", "--data", "mfeat"], "no trained weights"),  # agreeing flags are accepted
+        ([], "no trained weights"),  # --model / --data are not required with --run
+    ],
+)
+def test_bench_run_flags(config_only_run: Path, extra, pattern, capsys) -> None:
+    code, out, err = run_cli(["bench", "--run", str(config_only_run), *extra], capsys)
+    line = _one_error_line(code, out, err)
+    assert re.search(pattern, line), line
+
+
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (
+            ["bench", "--model", "late_fusion", "--data", "mfeat", "--batch-size", "0"],
+            "--batch-size must be at least 1",
+        ),
+        (["bench", "--model", "late_fusion", "--data", "mfeat", "--batch-size", "-5"], "at least 1, got -5"),
+        (["bench", "--model", "late_fusion"], "needs --model and --data, or --run"),
+        (
+            ["compare", "--data", "mfeat", "--models", "late_fusion", "--robustness", "--robustness-rates", "0.1,1.5"],
+            r"--robustness-rates: each rate is a probability in \[0, 1\), got 1.5",
+        ),
+        (
+            ["compare", "--data", "mfeat", "--models", "late_fusion", "--robustness", "--robustness-rates", "abc"],
+            "--robustness-rates must be comma-separated numbers",
+        ),
+        (
+            ["compare", "--data", "mfeat", "--models", "late_fusion", "--robustness", "--robustness-drop", "nosuch"],
+            "--robustness-drop: unknown modality 'nosuch'; the modalities are fou, fac",
+        ),
+        (
+            ["compare", "--data", "mfeat", "--models", "late_fusion", "--robustness-drop", "fou"],
+            "without --robustness, --robustness-drop would be ignored",
+        ),
+        (
+            ["compare", "--data", "mfeat", "--models", "late_fusion", "--robustness-rates", "0.2"],
+            "without --robustness, --robustness-rates would be ignored",
+        ),
+        (["datasets", "list", "nosuch"], "unknown dataset 'nosuch'; known datasets: .*mfeat"),
+    ],
+)
+def test_bench_compare_datasets_flags_checked_up_front(args, pattern, tmp_path, capsys) -> None:
+    if args[0] == "compare":
+        args = [*args, "--out", str(tmp_path / "cmp"), "--seeds", "1", "--max-epochs", "1"]
+    code, out, err = run_cli(args, capsys)
+    line = _one_error_line(code, out, err)
+    assert re.search(pattern, line), line
+    assert not (tmp_path / "cmp").exists()  # nothing was trained
+
+
+def test_datasets_list_one_name(capsys) -> None:
+    code, out, _ = run_cli(["datasets", "list", "mfeat", "--json"], capsys)
+    assert code == 0 and [r["name"] for r in json.loads(out)["datasets"]] == ["mfeat"]
+
+
+def test_weights_that_do_not_fit_the_rebuilt_model_are_a_clear_error(tmp_path: Path) -> None:
+    """A run whose config.yaml no longer matches its weights (edited, or data of other shapes) is a DainError naming
+    the run, not a state-dict size-mismatch traceback."""
+    from dain.errors import DainError
+    from dain.training.runner import load_run
+
+    run = tmp_path / "lf"
+    fit_mfeat(run, "late_fusion", "--threads", "1", epochs=1, hidden=16)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["model"]["params"]["hidden"] = 8
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(DainError, match=r"do not fit a late_fusion built for mfeat"):
+        load_run(run)

@@ -8,17 +8,37 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dain.errors import DainError
+from dain.errors import ConfigError, DainError
+
+
+def check_run_flags(run: str, model_name: str | None, data_name: str | None, params: dict[str, Any] | None) -> None:
+    """``--run`` benchmarks the run's own model on its own dataset: ``--model`` / ``--data`` naming others, or
+    ``--set`` (the run's config.yaml fixes the model), are errors rather than silently ignored."""
+    from dain.config import RunConfig
+
+    path = Path(run) / "config.yaml"
+    if not path.exists():
+        raise DainError(f"--run {run} is not a run directory (no config.yaml)")
+    saved = RunConfig.from_yaml(path)
+    for flag, given, own in (("--model", model_name, saved.model.name), ("--data", data_name, saved.data.name)):
+        if given and given != own:
+            raise ConfigError(
+                f"{flag} {given} conflicts with --run {run}, whose {flag[2:]} is {own}: "
+                f"drop {flag} (bench uses the run's)"
+            )
+    if params:
+        raise ConfigError(f"--set does not apply with --run: the run's config.yaml ({path}) fixes the model")
 
 
 def run_bench(
-    model_name: str,
-    data_name: str,
+    model_name: str | None,
+    data_name: str | None,
     device: str = "cpu",
     batch_size: int = 256,
     data_root: str | None = None,
@@ -27,15 +47,21 @@ def run_bench(
     repeats: int = 20,
     train_step: bool = True,
 ) -> dict[str, Any]:
+    """Benchmark ``model_name`` (fresh weights, ``params``) on ``data_name``, or a trained ``run`` on its own data."""
     from dain.config import RunConfig
     from dain.data.spec import make_batch
     from dain.flops import model_cost
     from dain.training.runner import _to_device, build_from_config, evaluate, load_run
 
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     if device == "cuda" and not torch.cuda.is_available():
         raise DainError("--device cuda: no CUDA device is available here")
     if run:
-        cfg, data, model = load_run(run)
+        check_run_flags(run, model_name, data_name, params)
+        cfg, data, model = load_run(run, data_root=data_root)
+    elif not (model_name and data_name):
+        raise ConfigError("dain bench needs --model and --data, or --run RUN (a trained run)")
     else:
         cfg = RunConfig()
         cfg.data.name, cfg.data.root = data_name, data_root

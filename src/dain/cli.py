@@ -64,6 +64,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from dain.data.listing import dataset_rows, print_datasets
 
     rows = dataset_rows(args.data_root)
+    if args.name:  # `dain datasets list NAME`: that dataset only
+        from dain.registry import DATASETS
+
+        DATASETS.get(args.name)  # an unknown name: the error lists the known ones
+        rows = [r for r in rows if r["name"] == args.name]
     if args.json:
         _emit({"datasets": rows}, True)
         return 0
@@ -150,9 +155,38 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------- test
+def _check_test_data(args: argparse.Namespace) -> None:
+    """``dain test --data/--option/--data-root``: the data tested on must have the run's task, outputs and modalities
+    (names, kinds, shapes), checked before the weights are loaded. Skipped when the run's own data is not here."""
+    from dain.config import RunConfig
+    from dain.data.registry_api import load_dataset
+    from dain.errors import DataNotFoundError
+    from dain.validation import spec_differences
+
+    path = Path(args.run) / "config.yaml"
+    if not (args.data or args.option or args.data_root) or not path.exists():
+        return
+    saved = RunConfig.from_yaml(path)
+    d, seed = saved.data, saved.train.seed
+    new_opts = {**d.options, **_kv(args.option)}
+    with contextlib.redirect_stdout(sys.stderr):
+        new = load_dataset(args.data or d.name, root=args.data_root or d.root, seed=seed, **new_opts).spec
+        try:
+            own = load_dataset(d.name, root=d.root, seed=seed, **d.options).spec
+        except DataNotFoundError:
+            return
+    diffs = spec_differences(own, new)
+    if diffs:
+        raise DainError(
+            f"--run {args.run} was trained on {d.name}, which differs from the data asked for ({new.name}): "
+            f"{'; '.join(diffs)}; a run can only be tested on data with the same task, outputs and modalities"
+        )
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     from dain.training.runner import test_run
 
+    _check_test_data(args)
     with contextlib.redirect_stdout(sys.stderr):
         out = test_run(
             args.run,
@@ -201,6 +235,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed-list must be comma-separated integers, got {args.seed_list!r}") from None
     if seed_list is not None and not seed_list:
         raise ConfigError("--seed-list names no seed")
+    given = [
+        f for f, v in (("--robustness-drop", args.robustness_drop), ("--robustness-rates", args.robustness_rates)) if v
+    ]
+    if given and not args.robustness:
+        flags = " and ".join(given)
+        raise ConfigError(f"without --robustness, {flags} would be ignored: add --robustness, or drop {flags}")
 
     # the --config file's model keeps its params in the comparison; --set applies to every model
     from_file = RunConfig.from_yaml(args.config).model if args.config else None
@@ -221,7 +261,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         make_config(m, params[m])  # every model's --set values typed before the first fit
     splits = list(range(1, 6)) if args.all_splits else [None]
     log = None if _progress_mode(args) == "quiet" else _log
-    robustness = {"extra_drops": args.robustness_drop, "rates": args.robustness_rates} if args.robustness else None
+    robustness = _robustness_options(args, cfg) if args.robustness else None
     with contextlib.redirect_stdout(sys.stderr):
         summary = compare(
             cfg,
@@ -240,6 +280,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = Path(summary["table"]).read_text()
     _emit(summary, args.json, text)
     return 0
+
+
+def _robustness_options(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
+    """``--robustness-rates`` and ``--robustness-drop`` checked against the dataset before any model is trained."""
+    from dain.validation import parse_rates
+
+    opts: dict[str, Any] = {}
+    if args.robustness_rates is not None:
+        opts["rates"] = parse_rates(args.robustness_rates, "--robustness-rates")
+    if args.robustness_drop:
+        from dain.data.missing import Missingness, check_missingness, parse_drop
+        from dain.data.registry_api import load_dataset
+
+        with contextlib.redirect_stdout(sys.stderr):
+            data = load_dataset(cfg.data.name, root=cfg.data.root, seed=cfg.train.seed, **cfg.data.options)
+        drops = [parse_drop(d) for d in args.robustness_drop]
+        for d in drops:
+            check_missingness(data.spec.modality_names, Missingness(drop=d), "--robustness-drop")
+        opts["extra_drops"] = drops
+    return opts
 
 
 # ------------------------------------------------------------------------------------------- explain / interactions
@@ -377,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("datasets", help="list datasets, where their files were found; download open ones")
     d.add_argument("action", nargs="?", choices=["list", "download"], default="list")
-    d.add_argument("name", nargs="?")
+    d.add_argument("name", nargs="?", help="list: show this dataset only; download: the dataset to download")
     d.add_argument("--dest", help="download destination (default: the first data root)")
     d.add_argument("--data-root")
     d.add_argument("--json", action="store_true")
@@ -453,9 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[,NAME]",
         help="with --robustness: also drop this set of modalities together (repeatable)",
     )
-    c.add_argument(
-        "--robustness-rates", default="0.1,0.3,0.5", help="with --robustness: missing rates (default 0.1,0.3,0.5)"
-    )
+    c.add_argument("--robustness-rates", help="with --robustness: missing rates (default 0.1,0.3,0.5)")
     c.set_defaults(fn=cmd_compare)
 
     e = sub.add_parser(
@@ -506,13 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(fn=cmd_interactions)
 
     b = sub.add_parser("bench", help="FLOPs, latency, throughput, active agents, bits of a model")
-    b.add_argument("--model", required=True)
-    b.add_argument("--data", required=True)
+    b.add_argument("--model", help="model name (not with --run: the run's)")
+    b.add_argument("--data", help="dataset name or folder (not with --run: the run's)")
     b.add_argument("--data-root")
-    b.add_argument("--run", help="benchmark a trained run's weights (routing of a trained controller)")
+    b.add_argument("--run", help="benchmark a trained run's weights on its dataset (routing of a trained controller)")
     b.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     b.add_argument("--batch-size", type=int, default=256)
-    b.add_argument("--set", action="append", metavar="KEY=VALUE")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field (not with --run)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=cmd_bench)
     return p

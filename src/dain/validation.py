@@ -2,7 +2,10 @@
 (a :class:`~dain.errors.DainError`), never in a traceback from deep inside torch or in a silently wrong result.
 
 * :func:`coerce` / :func:`coerce_fields`: a ``--set`` / config value against its dataclass field's type;
-* :func:`check_train_config`: ranges of the training options (``--max-epochs 0`` trains nothing, ...);
+* :func:`check_train_config`: ranges of the training options (``--max-epochs 0`` trains nothing, ...) and the
+  Lightning names (:func:`check_lightning_flags`);
+* :func:`spec_differences`: what differs between a run's dataset and another one it is tested on;
+* :func:`parse_rates`: a comma list of missing rates in [0, 1);
 * :func:`check_splits`: every split non-empty, a classification train split with two classes or more;
 * :func:`parse_lags` / :func:`check_lags`: ``--lags`` syntax and fit to the data;
 * :func:`check_budget` / :func:`check_trained_budget`: agent budgets in 0..K;
@@ -149,6 +152,73 @@ def check_train_config(tc: Any) -> None:
         )
     if tc.class_weight not in ("none", "balanced"):
         raise ConfigError(f"--class-weight (train.class_weight) must be none or balanced, got {tc.class_weight!r}")
+    check_lightning_flags(tc)
+
+
+def check_lightning_flags(tc: Any) -> None:
+    """``--precision``, ``--accelerator``, ``--strategy`` against the names the installed Lightning accepts, and the
+    accelerator's availability here (Lightning itself checks them only when the Trainer is built, after the data is
+    loaded, and with a traceback)."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    try:  # Lightning's private names of its precision values: a version without them leaves the check to Lightning
+        from lightning.fabric.plugins.precision.precision import (
+            _PRECISION_INPUT_INT,
+            _PRECISION_INPUT_STR,
+            _PRECISION_INPUT_STR_ALIAS,
+        )
+
+        literals = (_PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS, _PRECISION_INPUT_INT)
+        precisions = list(dict.fromkeys(str(p) for t in literals for p in typing.get_args(t)))
+    except ImportError:
+        precisions = [str(tc.precision)]
+    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+    strategies = ["auto", *StrategyRegistry.available_strategies()]
+    for flag, key, value, allowed in (
+        ("--precision", "precision", str(tc.precision), precisions),
+        ("--accelerator", "accelerator", str(tc.accelerator), accelerators),
+        ("--strategy", "strategy", str(tc.strategy).lower(), strategies),  # Lightning lowercases the strategy
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{flag} (train.{key}) must be one of {', '.join(allowed)}; got {value!r}")
+    acc = tc.accelerator
+    if acc in ("auto", "cpu"):
+        return
+    names = ("cuda", "mps") if acc == "gpu" else (acc,)
+    if not any(AcceleratorRegistry[n]["accelerator"].is_available() for n in names):
+        raise ConfigError(f"--accelerator {acc}: no {acc} device is available here; use cpu or auto")
+
+
+def parse_rates(text: str, flag: str) -> tuple[float, ...]:
+    """A comma list of missing rates, each a probability in [0, 1), e.g. ``--robustness-rates 0.1,0.3``."""
+    try:
+        rates = tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+    if not rates:
+        raise ConfigError(f"{flag} names no rate; write e.g. 0.1,0.3,0.5")
+    bad = [r for r in rates if not 0.0 <= r < 1.0]
+    if bad:
+        raise ConfigError(f"{flag}: each rate is a probability in [0, 1), got {bad[0]}")
+    return rates
+
+
+def spec_differences(run: Any, new: Any) -> list[str]:
+    """How dataset spec ``new`` differs from ``run`` (the spec a run was trained on) in what its weights depend on:
+    task, number of outputs, modality names, kinds and shapes; empty when a model of ``run`` fits ``new``."""
+    diffs = []
+    if run.task != new.task:
+        diffs.append(f"task {run.task} vs {new.task}")
+    if run.num_outputs != new.num_outputs:
+        diffs.append(f"outputs {run.num_outputs} vs {new.num_outputs}")
+    if run.modality_names != new.modality_names:
+        diffs.append(f"modalities {','.join(run.modality_names)} vs {','.join(new.modality_names)}")
+        return diffs
+    for a, b in zip(run.modalities, new.modalities):
+        if (a.kind, tuple(a.shape)) != (b.kind, tuple(b.shape)):
+            diffs.append(f"{a.name} {a.kind} {list(a.shape)} vs {b.kind} {list(b.shape)}")
+    return diffs
 
 
 # ------------------------------------------------------------------------------------------------ splits

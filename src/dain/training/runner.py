@@ -527,7 +527,13 @@ def load_run(
             f"{run / 'model.safetensors'}: the weights cannot be read ({e}); the file is corrupt or truncated: "
             f"restore it or retrain (dain fit --config {run / 'config.yaml'})"
         ) from e
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # size mismatch: data of other shapes or outputs than the run was trained on
+        raise DainError(
+            f"the weights in {run} do not fit a {cfg.model.name} built for {cfg.data.name}: its modality shapes or "
+            f"outputs differ from the run's ({str(e).splitlines()[-1].strip()[:200]})"
+        ) from e
     missing = [m for m in missing if m != LABEL_OFFSETS]  # a run saved before label thresholds: 0.5 for every label
     if unexpected or [m for m in missing if not m.endswith("_cache")]:
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
