@@ -911,6 +911,8 @@ def test_tree_folds_score_fewer_boosters_counted_saved_and_chosen_on_validation(
     assert again.tree.used_folds is None and again.tree_weight == pytest.approx(0.4)
     with pytest.raises(ValueError):
         m.set_calibration(tree_weight=0.4, tree_folds=6)
+    with pytest.raises(ValueError, match="confidence in"):
+        m.set_calibration(threshold=0.0)  # not a silent top-k
     # a rejected setting changes nothing: the model keeps its setting and its state dict still loads
     assert m.tree.used_folds == 2 and m.tree_weight == pytest.approx(0.4)
     again.load_state_dict(m.state_dict())

@@ -210,6 +210,8 @@ class DAIN(nn.Module):
         ``(1 - w) * consensus + w * tree agent`` on every row, ``None`` = the consensus alone; ``tree_folds``: the
         tree agent answers with the mean of its first that many fold boosters, ``None`` = all) and switch to it. No
         arguments: back to top-k at the trained budget, no blend, every fold booster."""
+        if threshold is not None and not 0.0 < float(threshold) <= 1.0:  # 0 is stored as "no cascade"
+            raise ValueError(f"dain: a cascade threshold is a confidence in (0, 1], got {threshold}")
         before = self.calibration.clone()
         self.calibration.copy_(
             torch.tensor(
