@@ -210,6 +210,17 @@ def test_mimic4_generated(tmp_path: Path) -> None:
     assert data.split_sizes() == {"train": 19, "val": 5, "test": 5}
 
 
+def test_mimic4_demo_medication_names() -> None:
+    """START and STOP name the drug in third place; UNK is no drug (empty: no feature)."""
+    from dain.datasets.mimic4_demo import _med_name
+
+    codes = pd.Series(
+        ["MEDICATION//START//Senna", "MEDICATION//STOP//Senna", "MEDICATION//Senna//Administered"]
+        + ["MEDICATION//STOP//UNK", "MEDICATION//UNK//Confirmed"]
+    )
+    assert _med_name(codes).tolist() == ["Senna", "Senna", "Senna", "", ""]
+
+
 def test_adni_generated(tmp_path: Path) -> None:
     d = tmp_path / "adni"
     (d / "clinical").mkdir(parents=True)
@@ -218,6 +229,8 @@ def test_adni_generated(tmp_path: Path) -> None:
     ptid = [f"002_S_{i:04d}" for i in range(n)]
     pd.DataFrame({"PTID": ptid, "DIAGNOSIS": np.arange(n) % 3 + 1}).to_csv(d / "label.csv", index=False)
     clin = pd.DataFrame(np.random.rand(n - 2, 6), columns=[f"c{i}" for i in range(6)])
+    for leak in ("PTCOGBEG", "PTADDX_2", "PTADBEG"):  # the diagnosis's dates: left out as in Flex-MoE / I2MoE
+        clin[leak] = 2000.0
     clin.insert(0, "PTID", ptid[2:])
     clin.loc[0, "c0":] = -2  # subject 2: -2 filled row -> missing
     clin.to_csv(d / "clinical" / "clinical_merged.csv", index=False)
@@ -237,6 +250,7 @@ def test_adni_generated(tmp_path: Path) -> None:
     assert data.mask[row[ptid[2]]].tolist() == [True, False]
     assert data.mask[row[ptid[3]]].tolist() == [True, True]
     assert ptid[0] not in row  # no modality at all -> dropped
+    assert data.spec.modality("clinical").shape == (6,) and data.info["dropped_all_missing"] == 1
 
 
 def test_download_plan_only(tmp_path: Path) -> None:
@@ -248,3 +262,26 @@ def test_download_plan_only(tmp_path: Path) -> None:
     assert "free-spoken-digit-dataset" in url and path.parent == tmp_path / "fsdd"
     with pytest.raises(DainError):
         download.plan("nope", tmp_path)
+
+
+def test_enrico_screen_without_any_image_is_an_error(tmp_path: Path) -> None:
+    """Every ENRICO screen has both images: one with neither means the archives were not fully extracted, which
+    is an error naming a screen (not an all-zero, fully masked row scored as data)."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from dain.errors import DataValidationError
+
+    d = tmp_path / "enrico"
+    (d / "screenshots").mkdir(parents=True)
+    (d / "wireframes").mkdir()
+    ids = [str(100 + i) for i in range(20)]
+    pd.DataFrame({"screen_id": ids, "topic": ["a", "b"] * 10}).to_csv(d / "design_topics.csv", index=False)
+    for sid in ids:
+        Image.new("RGB", (8, 16)).save(d / "wireframes" / f"{sid}.png")
+        Image.new("RGB", (8, 16)).save(d / "screenshots" / f"{sid}.jpg")
+    assert load_dataset("enrico", root=str(tmp_path), height=8, width=4).mask.all()
+    (d / "screenshots" / "105.jpg").unlink()
+    (d / "wireframes" / "105.png").unlink()
+    with pytest.raises(DataValidationError, match=r"1 of 20 screens have no screenshot and no wireframe image"):
+        load_dataset("enrico", root=str(tmp_path), height=8, width=4)

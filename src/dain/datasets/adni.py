@@ -21,12 +21,17 @@ from dain.datasets.common import (
 )
 from dain.errors import ConfigError, DataNotFoundError, DataValidationError
 
+# PTDEMOG's onset and diagnosis dates (when cognitive or AD symptoms began, when AD was diagnosed): they record the
+# label, so Flex-MoE's and I2MoE's loaders drop every clinical column whose name starts with one of them
+LABEL_COLUMNS = ("PTCOGBEG", "PTADDX", "PTADBEG")
 
-def _read_table(path: Path, id_col: str = "PTID") -> pd.DataFrame:
+
+def _read_table(path: Path, id_col: str = "PTID", drop_prefixes: tuple[str, ...] = ()) -> pd.DataFrame:
     df = pd.read_csv(path)
     df = df.set_index(id_col) if id_col in df.columns else df.set_index(df.columns[0])
     df.index = df.index.astype(str)
     df = df[~df.index.duplicated(keep="last")]
+    df = df[[c for c in df.columns if not str(c).startswith(drop_prefixes)]] if drop_prefixes else df
     return df.select_dtypes(include=[np.number])
 
 
@@ -115,7 +120,7 @@ def load_adni(
     for name in ("clinical", "biospecimen"):
         p = d / name / f"{name}_merged{suffix}.csv"
         if p.exists():
-            t = _read_table(p)
+            t = _read_table(p, drop_prefixes=LABEL_COLUMNS if name == "clinical" else ())
             put(name, list(t.index), t.to_numpy(np.float32))
     present = [m for m in ("image", "genomic", "clinical", "biospecimen") if m in arrays]
     if not present:

@@ -95,6 +95,7 @@ def finish_vector_dataset(
     for v in splits.values():
         in_split[v] = True
     keep = np.flatnonzero(mask.any(1) & in_split)
+    dropped = int((~mask.any(1) & in_split).sum())
     remap = -np.ones(len(y), dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     new_splits = {s: np.sort(remap[v][remap[v] >= 0]) for s, v in splits.items()}
@@ -104,7 +105,7 @@ def finish_vector_dataset(
     for j, m in enumerate(names):
         arrays[m][~mask[:, j]] = 0.0
         arrays[m] = np.nan_to_num(arrays[m], nan=0.0, posinf=0.0, neginf=0.0)
-    info = {**info, "dropped_all_missing": int((~mask.any(1)).sum() if len(mask) else 0)}
+    info = {**info, "dropped_all_missing": dropped}
     spec = DatasetSpec(
         name=name,
         task=task,

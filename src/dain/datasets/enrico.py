@@ -94,6 +94,13 @@ def load_enrico(
             if p.exists():
                 arrays[m][i] = _read_image(p, (height, width))
                 mask[i, j] = True
+    none = np.flatnonzero(~mask.any(1))
+    if len(none):  # every ENRICO screen has both images: these are archives not (fully) extracted
+        raise DataValidationError(
+            f"enrico: {len(none)} of {len(ids)} screens have no {' and no '.join(keep)} image (e.g. id "
+            f"{ids[none[0]]}: {d / where[keep[0]][0]}/{ids[none[0]]}{where[keep[0]][1]}); extract the image archives "
+            "completely (the benchmark's split keeps every screen)"
+        )
     spec = DatasetSpec(
         name="enrico",
         task="multiclass",

@@ -28,10 +28,13 @@ FILE = "mimic_iv_demo_meds_events.parquet"
 
 
 def _med_name(code: pd.Series) -> pd.Series:
+    """The drug of a ``MEDICATION//START//X``, ``MEDICATION//STOP//X`` or ``MEDICATION//X//action`` code; ``""`` for
+    an unknown one (``UNK``), which is no feature."""
     parts = code.str.split("//")
     second = parts.str[1]
     third = parts.str[2]
-    return second.where(second != "START", third).fillna("")
+    name = second.where(~second.isin(["START", "STOP"]), third).fillna("")
+    return name.where(name != "UNK", "")
 
 
 def _dx_name(code: pd.Series, chars: int) -> pd.Series:
