@@ -415,6 +415,23 @@ def test_fit_on_bring_your_own_folder(tmp_path, capsys) -> None:
     assert doc["test"]["acc"] > 0.5
 
 
+def test_relative_folder_is_saved_absolute_and_found_from_elsewhere(tmp_path, capsys, monkeypatch) -> None:
+    """``--data ./f`` is saved as an absolute path: ``dain test --run`` finds the folder from another directory."""
+    from dain.datasets.mfeat import _read
+
+    z = _read()
+    (tmp_path / "f" / "modalities").mkdir(parents=True)
+    np.save(tmp_path / "f" / "modalities" / "mor.npy", z["mor"].astype(np.float32))
+    np.save(tmp_path / "f" / "labels.npy", z["y"].astype(np.int64))
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--data", "./f", "--model", "late_fusion", "--max-epochs", "1", "--out", "r", "--no-progress"]
+    assert run_cli([*args, "--quiet"], capsys)[0] == 0
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["name"] == str(tmp_path / "f")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run_cli(["test", "--run", str(tmp_path / "r"), "--json"], capsys)[0] == 0
+
+
 def test_ddp_two_cpu_processes(tmp_path) -> None:
     """--devices 2 --strategy ddp (gloo on CPU): rank 0 alone writes the run and prints the JSON."""
     out = tmp_path / "ddp"

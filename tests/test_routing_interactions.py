@@ -206,3 +206,23 @@ def test_real_estimation_never_reads_val_or_test(tmp_path) -> None:
     assert not dirty.from_cache and len(dirty.pairs) == 3
     for p, q in zip(clean.pairs, dirty.pairs):
         assert p["R"] == pytest.approx(q["R"]) and p["S"] == pytest.approx(q["S"]) and p["U1"] == pytest.approx(q["U1"])
+
+
+def test_estimating_leaves_the_global_random_state_as_reading_the_cache_does(tmp_path, monkeypatch) -> None:
+    """The estimator seeds and draws from torch's generator; training after it must start from the same state
+    whether the estimate was computed or read from the cache, so that a saved config rebuilds the same run."""
+
+    def drawing(*args, **kwargs):  # a stand-in estimator that draws as BATCH does
+        torch.manual_seed(123)
+        torch.rand(10)
+        return _fake_estimator([], [])(*args, **kwargs)
+
+    monkeypatch.setattr(interaction_cache, "_estimate", drawing)
+    data = _seq_data()
+    after = []
+    for _ in range(2):  # computed, then read from the cache
+        torch.manual_seed(0)
+        ri = routing_interactions(data, InteractionRequest(num_tokens=4), tmp_path, progress=False)
+        after.append((ri.from_cache, torch.rand(3)))
+    assert [a[0] for a in after] == [False, True]
+    torch.testing.assert_close(after[0][1], after[1][1])

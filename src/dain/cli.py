@@ -88,12 +88,21 @@ def _progress_mode(args: argparse.Namespace) -> str:
     return "lines" if getattr(args, "no_progress", False) else "auto"
 
 
+def _absolute_if_folder(name: str) -> str:
+    """A ``--data`` / ``--data-root`` that is an existing folder, as an absolute path: the saved config.yaml must find
+    it again from any working directory (``dain test``, ``compare --robustness``); a registered name as it is."""
+    from dain.registry import DATASETS
+
+    path = Path(name).expanduser()
+    return str(path.resolve()) if name not in DATASETS and path.is_dir() else name
+
+
 def _config_from_args(args: argparse.Namespace):
     from dain.config import RunConfig
 
     cfg = RunConfig.from_yaml(args.config) if args.config else RunConfig()
     if args.data:
-        cfg.data.name = args.data
+        cfg.data.name = _absolute_if_folder(args.data)
     elif not args.config:
         raise ConfigError("--data is required (a dataset name from `dain datasets`, or a folder)")
     if args.model:
@@ -101,7 +110,7 @@ def _config_from_args(args: argparse.Namespace):
             cfg.model.params = {}
         cfg.model.name = args.model
     if getattr(args, "data_root", None):
-        cfg.data.root = args.data_root
+        cfg.data.root = _absolute_if_folder(args.data_root)
     if getattr(args, "protocol", None):
         cfg.data.options["protocol"] = args.protocol
     if getattr(args, "split", None) is not None:

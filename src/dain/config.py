@@ -7,6 +7,7 @@ training options, so ``dain fit --config run/config.yaml`` rebuilds the same run
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class RunConfig:
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
         try:
-            d = yaml.safe_load(p.read_text()) or {}
+            d = load_yaml(p.read_text()) or {}
         except yaml.YAMLError as e:
             from dain.validation import yaml_problem
 
@@ -112,9 +113,32 @@ def _build(cls: type, d: dict[str, Any], section: str) -> Any:
     return cls(**coerce_fields(cls, d, lambda k: f"config key {section}.{k}"))
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans and integers: only true/false are booleans (``adaptive: off``
+    stays the string ``off``) and a decimal with a leading zero is no octal number (``010`` is not 8)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
+
+
+def load_yaml(text: str) -> Any:
+    """A config document or ``--set`` value read with YAML 1.2's booleans and integers (see ``_Yaml12Loader``)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``key=value`` (value as YAML scalar/list) for ``--set``-style overrides."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value")
     k, v = text.split("=", 1)
-    return k.strip(), yaml.safe_load(v)
+    return k.strip(), load_yaml(v)

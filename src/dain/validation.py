@@ -73,7 +73,13 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
             return coerce(value, inner[0], where)
-        return value
+        # the first alternative that takes the value; a string last (any scalar converts to one)
+        for alt in sorted(inner, key=lambda a: a is str):
+            try:
+                return coerce(value, alt, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} must be {' or '.join(_describe(a) for a in inner)}, got {value!r}")
     bad = ConfigError(f"{where} must be {_describe(tp)}, got {value!r}")
     if tp is bool:
         if not isinstance(value, bool):

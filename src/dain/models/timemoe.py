@@ -472,7 +472,9 @@ class TimeMoE(nn.Module):
             if lags not in ("auto", "static"):
                 raise ValueError(f"rus_lags must be 'auto', 'static' or a list of lags >= 0, got {lags!r}")
             return
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in lags):  # type: ignore[union-attr]
+        if not isinstance(lags, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in lags
+        ):
             raise ValueError(f"rus_lags must be 'auto', 'static' or a list of lags >= 0, got {lags!r}")
 
     def interaction_request(self) -> InteractionRequest | None:

@@ -133,14 +133,17 @@ def routing_interactions(
     t0 = time.perf_counter()
     sub = train_only(data, rows)
     lags = request.lags if isinstance(request.lags, str) else (list(request.lags) or None)
-    pairs = _estimate(
-        sub,
-        lags=lags,
-        estimator=request.estimator,
-        split="train",
-        seed=request.seed,
-        progress=progress and sys.stderr.isatty(),
-    )
+    # the estimator seeds and draws from torch's global generator: fork it, so that training starts from the same
+    # random state whether the estimate was computed here or read from the cache (a saved config rebuilds its run)
+    with torch.random.fork_rng(devices=[]):
+        pairs = _estimate(
+            sub,
+            lags=lags,
+            estimator=request.estimator,
+            split="train",
+            seed=request.seed,
+            progress=progress and sys.stderr.isatty(),
+        )
     pairs = [_jsonable(p) for p in pairs]
     seconds = time.perf_counter() - t0
     h_y = _label_entropy(data, rows)
