@@ -255,6 +255,29 @@ def test_compare_robustness_table_and_plot(tmp_path, capsys, data_root) -> None:
     assert (out / "late_fusion-s0" / "robustness.json").exists()  # per-run scores: a rerun reuses them
 
 
+def test_robustness_scores_are_reused_only_for_the_weights_they_scored(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import yaml
+
+    from dain.training import runner
+    from dain.training.robustness import score_run
+
+    run = tmp_path / "lf"
+    fit_mfeat(run, "late_fusion")
+    conds = [Missingness(), Missingness(rate=0.3)]
+    first = {k: v["test"] for k, v in score_run(run, conds).items()}
+    assert first["full"] == json.loads((run / "metrics.json").read_text())["test"]
+    with monkeypatch.context() as m:  # unchanged weights: every score from robustness.json, nothing evaluated
+        m.setattr(runner, "evaluate", lambda *a, **k: pytest.fail("unchanged weights evaluated again"))
+        assert {k: v["test"] for k, v in score_run(run, conds).items()} == first
+    cfg = yaml.safe_load((run / "config.yaml").read_text())  # trained further: fit --resume to more epochs
+    cfg["train"]["max_epochs"] = 3
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    resumed = fit_mfeat(run, "late_fusion", "--resume", epochs=3)
+    again = {k: v["test"] for k, v in score_run(run, conds).items()}
+    assert again["full"] == resumed["test"] != first["full"]
+    assert again["rate 0.3"] != first["rate 0.3"]
+
+
 def test_train_config_rejects_a_bad_modality_dropout() -> None:
     from dain.config import TrainConfig
     from dain.validation import check_train_config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -46,6 +47,21 @@ class FusionModule(L.LightningModule):
 
     def forward(self, batch: dict[str, Any]):
         return self.model(batch)
+
+    def on_train_start(self) -> None:
+        """Fit the cosine schedule to the trainer's ``max_epochs``. A resumed run's scheduler comes from the checkpoint
+        with the ``T_max`` it was started with; after ``max_epochs`` is raised it would climb back up past the old end.
+        Here (after the checkpoint is restored) the schedule gets the new length and the LR its value on the new curve
+        at the current epoch, so the remaining epochs follow the curve of an uninterrupted run of that length."""
+        sched = self.lr_schedulers()
+        t_max = max(1, int(self.trainer.max_epochs or 1))
+        if not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) or sched.T_max == t_max:
+            return  # a fresh run, or resumed with its max_epochs: untouched, so it continues bit for bit
+        sched.T_max = t_max
+        progress = (1 + math.cos(math.pi * sched.last_epoch / t_max)) / 2
+        for group, base in zip(sched.optimizer.param_groups, sched.base_lrs):
+            group["lr"] = sched.eta_min + (base - sched.eta_min) * progress
+        sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
 
     def on_train_epoch_start(self) -> None:
         if hasattr(self.model, "set_epoch"):

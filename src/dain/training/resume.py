@@ -2,15 +2,17 @@
 
 Lightning restores weights, optimizer, LR scheduler, early stopping and the loops. It does not restore the random
 number generators (dropout, router noise), the training loader's shuffle generator (a resumed run would replay the
-first epoch's order) nor the CSV log rows (Lightning's CSV writer starts a fresh ``metrics.csv``). :class:`ResumeState`
-stores those in every checkpoint and puts them back on resume; everything it stores is a tensor or a plain Python
-value, so checkpoints stay loadable with ``torch.load(weights_only=True)``.
+first epoch's order), the CSV log rows (Lightning's CSV writer starts a fresh ``metrics.csv``) nor the training time
+spent before the interruption (for ``fit_seconds``). :class:`ResumeState` stores those in every checkpoint and puts
+them back on resume; everything it stores is a tensor or a plain Python value, so checkpoints stay loadable with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +68,27 @@ def loader_generators(loader: torch.utils.data.DataLoader) -> list[torch.Generat
 
 
 class ResumeState(L.Callback):
-    """Saves RNG and loader-generator states and the CSV log rows in each checkpoint; restores them on resume.
+    """Saves RNG and loader-generator states, log rows and fit time in each checkpoint; restores them on resume.
 
     A checkpoint is written at the end of a training epoch (after validation): the states captured then are the
     ones the next epoch starts from, so restoring them at the start of the first resumed epoch makes it draw exactly
     what the uninterrupted run drew. The rows logged so far are kept, the pending row of the checkpoint's epoch
-    included, so ``metrics.csv`` of a resumed run equals the uninterrupted one."""
+    included, so ``metrics.csv`` of a resumed run equals the uninterrupted one. :attr:`seconds_before` is the fit
+    time of the checkpoint's epochs, spent before this process (0 for a fresh run): the runner adds it, so a resumed
+    run's ``fit_seconds`` covers all its epochs (time after the checkpoint, in an epoch trained again, is not counted).
+    """
 
     def __init__(self, train_loader: torch.utils.data.DataLoader, log_file: Path | None = None) -> None:
         self.generators = loader_generators(train_loader)
         self.log_file = log_file
         self._pending_rows: list[dict[str, Any]] | None = None
+        self.seconds_before = 0.0
+        self._started = time.perf_counter()
 
     # ------------------------------------------------------------------ checkpoint contents
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.generators), "log_rows": self._rows()}
+        seconds = self.seconds_before + time.perf_counter() - self._started
+        return {"rng": rng_state(self.generators), "log_rows": self._rows(), "fit_seconds": seconds}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # at once: Lightning creates the first resumed epoch's loader iterator (which draws from the shuffle
@@ -88,6 +96,7 @@ class ResumeState(L.Callback):
         if state_dict.get("rng") is not None:
             set_rng_state(state_dict["rng"], self.generators)
         self._pending_rows = state_dict.get("log_rows")
+        self.seconds_before = float(state_dict.get("fit_seconds", 0.0))  # 0: a checkpoint saved before it was kept
 
     def _rows(self) -> list[dict[str, Any]]:
         """Rows written to ``metrics.csv`` plus those the CSV writer still buffers (rank 0; other ranks log none)."""
@@ -134,6 +143,7 @@ class ResumeState(L.Callback):
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
+        self._started = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending_rows is not None:

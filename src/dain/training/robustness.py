@@ -4,11 +4,13 @@ Conditions: the full test split, each single modality dropped from every sample,
 user, and random missingness at rates 0.1 / 0.3 / 0.5 (each present modality of each sample removed with that
 probability, never a sample's last one; see :mod:`dain.data.missing`). The random draws use one seed per condition,
 so every model loses the same modalities of the same samples. Each run's scores are kept in its
-``robustness.json``, so a restarted comparison only evaluates what is new.
+``robustness.json`` with the hash of the weights they scored, so a restarted comparison only evaluates what is new
+and a run trained further since (``fit --resume`` to more epochs) is scored again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,9 @@ def score_run(
     run_dir: str | Path, conds: list[Missingness], datasets: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Test metrics of one finished run under every condition (label -> {"test": metrics, "missing": report}),
-    reusing the run's ``robustness.json`` for the conditions it already holds. ``datasets``: loaded datasets by
-    run data config, shared across calls, so runs of the same data and split load it once."""
+    reusing the run's ``robustness.json`` for the conditions it already holds, as long as it scored the weights the
+    run has now. ``datasets``: loaded datasets by run data config, shared across calls, so runs of the same data and
+    split load it once."""
     import yaml
 
     from dain.config import RunConfig
@@ -52,7 +55,10 @@ def score_run(
 
     run = Path(run_dir)
     cache_path = run / CACHE
-    cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    weights = weights_hash(run)
+    saved: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    # scores of other weights (or of a cache written before the hash was kept) are stale: start afresh
+    cache: dict[str, Any] = saved.get("scores", {}) if saved.get("weights") == weights else {}
     todo = [c for c in conds if _key(c) not in cache]
     if todo:
         cfg = RunConfig.from_yaml(run / "config.yaml")
@@ -63,8 +69,20 @@ def score_run(
         for c in todo:
             d, report = (data, None) if not c.active else with_missing(data, "test", c)
             cache[_key(c)] = {"label": c.label(), "test": evaluate(model, d, "test").metrics, "missing": report}
-        cache_path.write_text(json_text(cache))
+        cache_path.write_text(json_text({"weights": weights, "scores": cache}))
     return {c.label(): cache[_key(c)] for c in conds}
+
+
+def weights_hash(run: Path) -> str | None:
+    """SHA-256 of the run's ``model.safetensors`` (None without it): what its cached scores were computed with."""
+    path = run / "model.safetensors"
+    if not path.exists():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _key(c: Missingness) -> str:

@@ -376,7 +376,8 @@ def _fit(
         dirpath=out / "checkpoints", filename="last", save_on_train_epoch_end=True, enable_version_counter=False
     )
     # RNG, shuffle-generator and log-row states in every checkpoint: --resume continues the run exactly
-    callbacks: list[Any] = [ckpt_cb, last_cb, ResumeState(train_loader, out / "logs" / "metrics.csv")]
+    resume_cb = ResumeState(train_loader, out / "logs" / "metrics.csv")
+    callbacks: list[Any] = [ckpt_cb, last_cb, resume_cb]
     if tc.patience > 0:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=tc.patience))
     shown = f"val/{MONITOR[task][0]}" if metric == "select" else f"val/{metric}"  # select: the metric, tie-broken
@@ -401,7 +402,7 @@ def _fit(
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
-    fit_seconds = time.perf_counter() - t0
+    fit_seconds = resume_cb.seconds_before + time.perf_counter() - t0  # resumed: the whole fit, as epochs counts
     epochs = int(trainer.current_epoch)
     best = ckpt_cb.best_model_path
     if best and Path(best).exists():
