@@ -791,8 +791,11 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
         d = tiny_dataset(n=n)
         return retarget(d, "binary", (d.target > 0).astype(np.float32))
 
-    cfg = DAIN.Config()
-    assert cfg.tree_agent == "auto"
+    default = DAIN.Config()
+    assert default.tree_agent == "auto" and default.tree_min_rows == 64
+    assert DAIN.resolve_config(default, binary(80)).tree_agent == "never"  # 56 training rows
+    assert DAIN.resolve_config(default, binary(100)).tree_agent == "always"  # 70 training rows
+    cfg = dataclasses.replace(default, tree_min_rows=200)
     assert DAIN.resolve_config(cfg, binary(240)).tree_agent == "never"  # 168 training rows < tree_min_rows
     small_min = dataclasses.replace(cfg, tree_min_rows=100)
     assert DAIN.resolve_config(small_min, binary(240)).tree_agent == "always"
