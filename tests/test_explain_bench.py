@@ -149,8 +149,10 @@ def test_frontier_y_limits_keep_scores_at_or_below_100_and_cut_far_curve_points(
     assert lo == 99.5 and 100.0 < hi <= 100.05
     # a budget-0 curve point far below the models is cut off; a range below 100 is left alone at the top
     assert frontier_y_limits(80.0, 99.4, [98.0], percent=True) == (97.5, 99.4)
-    # an error metric (MAE) has no 100 ceiling
-    assert frontier_y_limits(0.0, 250.0, [1.0], percent=False) == (0.995, 250.0)
+    # an error metric (MAE): no 100 ceiling, and the models bound the top (the worse side), never the bottom, so a
+    # curve point better than every model stays in view and one far worse is cut off
+    lo, hi = frontier_y_limits(0.38, 0.72, [0.51, 0.49], percent=False, lower_is_better=True)
+    assert lo == 0.38 and hi == pytest.approx(0.51 + 0.02 * 0.34)
 
 
 def test_explain_names_the_router_rows_by_what_they_are(tmp_path, capsys) -> None:
@@ -162,3 +164,34 @@ def test_explain_names_the_router_rows_by_what_they_are(tmp_path, capsys) -> Non
     assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
     s = json.loads(capsys.readouterr().out)["summary"]
     assert s["router_probs_rows"] == [f"layer {i}" for i in range(6)]
+
+
+def test_frontier_marks_budgets_above_the_trained_one(tmp_path, monkeypatch) -> None:
+    """Curve points the model was not trained for (budget above its own) are labelled with a * and drawn apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from dain.training.frontier import plot_frontier
+
+    labels: list[str] = []
+    real = Axes.annotate
+    monkeypatch.setattr(Axes, "annotate", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k))
+    curve = [
+        {"setting": "budget=1", "metric": 0.9, "flops_per_sample": 1e5},
+        {"setting": "budget=2", "metric": 0.95, "flops_per_sample": 2e5},
+        {"setting": "budget=3", "metric": 0.96, "flops_per_sample": 3e5, "extrapolated": True},
+    ]
+    summary = {
+        "dataset": "x",
+        "results": {
+            "dain": {
+                "test": {"acc": {"mean": 0.95, "std": 0.01}},
+                "efficiency": {"flops_per_sample": {"mean": 2e5}},
+                "budget_curve": curve,
+            }
+        },
+    }
+    assert plot_frontier(summary, tmp_path / "f.png", "acc").exists()
+    assert labels == ["k=1", "k=2", "k=3*"]

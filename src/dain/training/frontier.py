@@ -107,6 +107,8 @@ def budget_curve(run_dirs: list[str], split: str = "test") -> list[dict[str, Any
                 set_test_setting(model, adaptive=v)
             res = evaluate(model, data, split)
             eff = efficiency(model, data, res.stats)
+            if eff.get("flops_per_sample") is None:  # counting failed (recorded in the run): no point for it
+                continue
             per.setdefault(f"{kind}={v}", []).append((float(res.metrics[metric]), float(eff["flops_per_sample"])))
     return [
         {
@@ -171,12 +173,19 @@ def add_frontier_table(summary: dict[str, Any], out: Path, log=None) -> None:
     (out / "compare.json").write_text(json_text(summary))
 
 
-def frontier_y_limits(lo: float, hi: float, model_lows: list[float], percent: bool) -> tuple[float, float]:
-    """The plot's y range from matplotlib's automatic one: the models set the bottom (a curve point far below every
-    model's mean - 2 std, e.g. budget 0 of an ablation, is cut off), and a score in % never shows an axis above 100
-    (on BasicMotions every model scores 100 and the automatic range went to 101.25)."""
-    if model_lows:
-        lo = max(lo, min(model_lows) - (0.5 if percent else 0.005))
+def frontier_y_limits(
+    lo: float, hi: float, model_worst: list[float], percent: bool, lower_is_better: bool = False
+) -> tuple[float, float]:
+    """The plot's y range from matplotlib's automatic one: the models' worst ends (mean - 2 std of a score, mean + 2
+    std of an error) bound the worse side, so a curve point far worse than every model (budget 0 of an ablation) is
+    cut off while the better side is never cut; a score in % never shows an axis above 100 (on BasicMotions every
+    model scores 100 and the automatic range went to 101.25)."""
+    if model_worst:
+        margin = 0.5 if percent else 0.02 * max(abs(hi - lo), 1e-9)
+        if lower_is_better:
+            hi = min(hi, max(model_worst) + margin)
+        else:
+            lo = max(lo, min(model_worst) - margin)
     if percent:
         hi = min(hi, 100.0 + 0.05 * max(100.0 - lo, 1.0))
     return lo, hi
@@ -209,16 +218,34 @@ def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
         )
         curve = r.get("budget_curve")
         if curve:
-            pts = sorted((p["flops_per_sample"], p["metric"] * scale, p["setting"]) for p in curve)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", lw=1, alpha=0.8, label=f"{m}: budget / cascade")
-            for x, y, s in pts:
-                ax.annotate(s.replace("budget=", "k=").replace("adaptive=", "c="), (x, y), fontsize=6, alpha=0.7)
-    lows = [
-        (r["test"][metric]["mean"] - 2 * (r["test"][metric]["std"] or 0.0)) * scale
+            pts = sorted(
+                (p["flops_per_sample"], p["metric"] * scale, p["setting"], bool(p.get("extrapolated"))) for p in curve
+            )
+            line = ax.plot(
+                [p[0] for p in pts], [p[1] for p in pts], "--", lw=1, alpha=0.8, label=f"{m}: budget / cascade"
+            )
+            extra = [p for p in pts if p[3]]
+            if extra:  # budgets above the trained one: asked of a model trained to wake fewer agents
+                ax.plot(
+                    [p[0] for p in extra],
+                    [p[1] for p in extra],
+                    "o",
+                    mfc="none",
+                    color=line[0].get_color(),
+                    label=f"{m}: budgets above the trained one (*)",
+                )
+            for x, y, s, above in pts:
+                tag = s.replace("budget=", "k=").replace("adaptive=", "c=") + ("*" if above else "")
+                ax.annotate(tag, (x, y), fontsize=6, alpha=0.7)
+    from dain.training.adaptive import lower_is_better
+
+    lower = lower_is_better(metric)
+    worst = [
+        (r["test"][metric]["mean"] + (2 if lower else -2) * (r["test"][metric]["std"] or 0.0)) * scale
         for r in summary["results"].values()
         if r.get("test", {}).get(metric, {}).get("mean") is not None
     ]
-    ax.set_ylim(*frontier_y_limits(*ax.get_ylim(), lows, percent=scale == 100.0))
+    ax.set_ylim(*frontier_y_limits(*ax.get_ylim(), worst, percent=scale == 100.0, lower_is_better=lower))
     ax.set_xscale("log")
     ax.set_xlabel("inference FLOPs per sample (log scale; everything a prediction costs)")
     ax.set_ylabel(f"test {metric}" + (" (%)" if scale == 100.0 else ""))
