@@ -285,3 +285,33 @@ def test_enrico_screen_without_any_image_is_an_error(tmp_path: Path) -> None:
     (d / "wireframes" / "105.png").unlink()
     with pytest.raises(DataValidationError, match=r"1 of 20 screens have no screenshot and no wireframe image"):
         load_dataset("enrico", root=str(tmp_path), height=8, width=4)
+
+
+def test_download_refuses_a_truncated_file_and_a_bad_archive(tmp_path: Path, monkeypatch) -> None:
+    """A server that closes early leaves no file that a later call would skip as done; a bad FSDD archive leaves
+    no recordings/ folder (nothing that would pass for a finished download)."""
+    import io
+    import urllib.request
+
+    from dain.datasets import download as D
+
+    class Short(io.BytesIO):
+        headers = {"Content-Length": "1000"}
+
+        def __enter__(self):  # noqa: ANN204
+            return self
+
+        def __exit__(self, *a) -> None:  # noqa: ANN002
+            return None
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=60: Short(b"0123456789"))
+    target = tmp_path / "physionet2012" / "Outcomes-a.txt"
+    with pytest.raises(DainError, match="stopped at 10 of 1000 bytes"):
+        D._fetch("https://example.org/Outcomes-a.txt", target)
+    assert not target.exists() and not target.with_name(target.name + ".part").exists()
+    (tmp_path / "fsdd").mkdir()
+    bad = tmp_path / "fsdd" / "fsdd-master.zip"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DainError, match="cannot be unpacked"):
+        D._unpack_fsdd(bad)
+    assert not (tmp_path / "fsdd" / "recordings").exists() and not bad.exists()

@@ -43,3 +43,10 @@ def test_zero_width_bins_are_steps_and_empty_columns_are_zero() -> None:
         piecewise_linear(x, e[:1])
     with pytest.raises(ValueError):
         fit_quantile_edges(x, np.arange(4), 0)
+
+
+def test_column_never_seen_in_training_encodes_as_zeros() -> None:
+    x = np.array([[np.nan, 1.0], [np.nan, 2.0], [5.0, 3.0]], dtype=np.float32)
+    edges = fit_quantile_edges(x, np.array([0, 1]), 4)  # column 0: no finite training value
+    out = piecewise_linear(np.array([[3.5, 2.0], [0.0, 2.0], [-1.0, 2.0]], dtype=np.float32), edges)
+    assert (out[:, :4] == 0).all() and out[:, 4:].any()

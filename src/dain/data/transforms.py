@@ -15,11 +15,11 @@ import numpy as np
 def fit_quantile_edges(x: np.ndarray, train: np.ndarray, bins: int) -> np.ndarray:
     """Quantile bin edges ``[F, bins + 1]`` per column of ``x`` ``[N, F]`` from the rows ``train`` (NaN ignored).
 
-    A column with no finite training value gets edges at 0 (its encoding is then all zeros)."""
+    A column with no finite training value gets NaN edges (its encoding is then all zeros)."""
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     ref = np.asarray(x, dtype=np.float64)[np.asarray(train, dtype=np.int64)]
-    edges = np.zeros((x.shape[1], bins + 1), dtype=np.float64)
+    edges = np.full((x.shape[1], bins + 1), np.nan, dtype=np.float64)
     q = np.linspace(0.0, 1.0, bins + 1)
     for j in range(x.shape[1]):
         col = ref[:, j]
@@ -43,5 +43,6 @@ def piecewise_linear(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     v = x[:, :, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(width > 0, (v - lo) / np.where(width > 0, width, 1.0), (v >= hi).astype(np.float32))
+    frac = np.where(np.isnan(lo) | np.isnan(hi), 0.0, frac)  # a column never seen in training: no information
     out = np.clip(np.nan_to_num(frac, nan=0.0), 0.0, 1.0).astype(np.float32)
     return out.reshape(len(x), -1)

@@ -8,6 +8,7 @@ Spoken Digit Dataset, CC BY-SA 4.0, GitHub archive; only ``recordings/`` is kept
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import sys
 import urllib.request
@@ -55,21 +56,35 @@ def _fetch(url: str, path: Path, chunk: int = 1 << 16) -> None:
                 pct = f" {100 * done / total:5.1f}%" if total else ""
                 print(f"\r{path.name}: {done / 1e6:7.1f} MB{pct}", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
+        if total and done != total:  # the server closed early: urllib returns b"" without raising
+            raise DainError(f"download of {url} stopped at {done} of {total} bytes; run it again")
         tmp.replace(path)
-    except OSError as e:
+    except (OSError, http.client.HTTPException, DainError) as e:  # IncompleteRead is no OSError
         tmp.unlink(missing_ok=True)
-        raise DainError(f"download of {url} failed: {e}") from e
+        raise e if isinstance(e, DainError) else DainError(f"download of {url} failed: {e}") from e
 
 
 def _unpack_fsdd(zip_path: Path) -> Path:
+    """``recordings/*.wav`` of the archive into ``recordings/``, which appears only once complete (a failed unpack
+    leaves nothing that a later call would take for a finished download)."""
     out = zip_path.parent / "recordings"
-    out.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path) as z:
-        for info in z.infolist():
-            parts = Path(info.filename).parts
-            if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav"):
-                with z.open(info) as src, open(out / parts[-1], "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+    part = zip_path.parent / "recordings.part"
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(zip_path) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if len(parts) >= 3 and parts[-2] == "recordings" and parts[-1].endswith(".wav"):
+                    with z.open(info) as src, open(part / parts[-1], "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        if not any(part.iterdir()):
+            raise DainError(f"{zip_path} holds no recordings/*.wav")
+    except (zipfile.BadZipFile, OSError, DainError) as e:
+        shutil.rmtree(part, ignore_errors=True)
+        zip_path.unlink(missing_ok=True)  # a bad archive is fetched again next time
+        raise e if isinstance(e, DainError) else DainError(f"{zip_path} cannot be unpacked ({e}); run again") from e
+    part.replace(out)
     zip_path.unlink()
     return out
 

@@ -42,6 +42,12 @@ class TimeAwareEncoder(nn.Module):
     each row's observed steps (packed, as in a PackedSequence: on P12 the labs are observed at 22% of the hours). The
     imputation does not depend on the state, so it runs for all steps at once; only the (fused) GRU cell loops.
     Tokens are the per-step states; pooled is the state at the last observed step.
+
+    Known defect (found 2026-12-07, not yet fixed): the state's decay reads ``delta`` at the observed step itself,
+    which is 0 there under this module's convention (time since the last observation, that step included). So
+    ``g_h`` never sees the gap since a variable's previous observation, as GRU-D's does; for non-triplet input it
+    is the constant ``exp(-relu(b_h))``. The input imputation (unobserved steps) does use the gaps. Fixing it
+    changes every run of this encoder (DAIN's tuned P12 config uses it), so it waits for a remeasurement.
     """
 
     kinds = ("sequence",)
