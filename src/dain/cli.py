@@ -164,38 +164,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------- test
-def _check_test_data(args: argparse.Namespace) -> None:
-    """``dain test --data/--option/--data-root``: the data tested on must have the run's task, outputs and modalities
-    (names, kinds, shapes), checked before the weights are loaded. Skipped when the run's own data is not here."""
-    from dain.config import RunConfig
-    from dain.data.registry_api import load_dataset
-    from dain.errors import DataNotFoundError
-    from dain.validation import spec_differences
-
-    path = Path(args.run) / "config.yaml"
-    if not (args.data or args.option or args.data_root) or not path.exists():
-        return
-    saved = RunConfig.from_yaml(path)
-    d, seed = saved.data, saved.train.seed
-    new_opts = {**d.options, **_kv(args.option)}
-    with contextlib.redirect_stdout(sys.stderr):
-        new = load_dataset(args.data or d.name, root=args.data_root or d.root, seed=seed, **new_opts).spec
-        try:
-            own = load_dataset(d.name, root=d.root, seed=seed, **d.options).spec
-        except DataNotFoundError:
-            return
-    diffs = spec_differences(own, new)
-    if diffs:
-        raise DainError(
-            f"--run {args.run} was trained on {d.name}, which differs from the data asked for ({new.name}): "
-            f"{'; '.join(diffs)}; a run can only be tested on data with the same task, outputs and modalities"
-        )
-
-
 def cmd_test(args: argparse.Namespace) -> int:
     from dain.training.runner import test_run
 
-    _check_test_data(args)
     with contextlib.redirect_stdout(sys.stderr):
         out = test_run(
             args.run,

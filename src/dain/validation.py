@@ -22,7 +22,7 @@ import os
 import types
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +196,11 @@ def check_lightning_flags(tc: Any) -> None:
         raise ConfigError(f"--accelerator {acc}: no {acc} device is available here; use cpu or auto")
 
 
-def parse_rates(text: str, flag: str) -> tuple[float, ...]:
-    """A comma list of missing rates, each a probability in [0, 1), e.g. ``--robustness-rates 0.1,0.3``."""
+def parse_rates(text: str | Sequence[float], flag: str) -> tuple[float, ...]:
+    """Missing rates, each a probability in [0, 1): a comma list as ``--robustness-rates 0.1,0.3`` takes them, or a
+    sequence of numbers."""
     try:
-        rates = tuple(float(r) for r in text.split(",") if r.strip())
+        rates = tuple(float(r) for r in (text.split(",") if isinstance(text, str) else text) if str(r).strip())
     except ValueError:
         raise ConfigError(f"{flag} must be comma-separated numbers, got {text!r}") from None
     if not rates:

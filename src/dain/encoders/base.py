@@ -140,6 +140,11 @@ def modality_tokens(
     return ModalityTokens(torch.cat(toks, 1), torch.cat(attend, 1), torch.cat(real, 1), torch.cat(ids))
 
 
+def encode_rows(encoder: nn.Module, x: torch.Tensor, steps: torch.Tensor | None, rows: torch.Tensor) -> EncodedModality:
+    """``encoder`` run on the ``rows`` of ``x`` (and of its step mask) only."""
+    return encoder(x.index_select(0, rows), None if steps is None else steps.index_select(0, rows))
+
+
 class ModalityEncoders(nn.Module):
     """One encoder per modality plus learned 'missing' embeddings.
 
@@ -179,9 +184,7 @@ class ModalityEncoders(nn.Module):
                 # never reach it, its batch-norm statistics or its gradients; with no row present it reads zeros
                 rows = torch.nonzero(present).squeeze(1)
                 if rows.numel():
-                    part = self.encoders[m.name](
-                        x.index_select(0, rows), None if st is None else st.index_select(0, rows)
-                    )
+                    part = encode_rows(self.encoders[m.name], x, st, rows)
                 else:
                     part = self.encoders[m.name](torch.zeros_like(x), None if st is None else torch.ones_like(st))
                     part = EncodedModality(part.tokens[:0], part.token_mask[:0], part.pooled[:0])

@@ -30,6 +30,7 @@ from torch import nn
 
 from dain.data.spec import DatasetSpec
 from dain.encoders import ModalityEncoders
+from dain.encoders.base import encode_rows
 from dain.models.base import BaseModelConfig, ModelOutput, register_model
 from dain.models.dain_parts.agents import SHARED, Agent, AgentRole, default_roles, parse_role
 from dain.models.dain_parts.communication import CommRound, count_bits
@@ -274,16 +275,26 @@ class DAIN(nn.Module):
             run = lambda b: self._run(b, self.num_agents - 1, "dense", self.cfg.dispatch)  # noqa: E731
         else:
             run = lambda b: self._run(b, None, self.gating, self.cfg.dispatch)  # noqa: E731
-        flops = count_flops(self, batch, run)
-        if self.tree is not None and self.tree.fitted:  # trees are invisible to the FLOP counter: add them
-            was = self.training
-            self.eval()
-            with torch.no_grad():
-                # the boosters score every row when blending, and under dense dispatch (outside the cascade)
-                every_row = self._blending() or (self.cfg.dispatch == "dense" and self.gating != "threshold")
-                share = 1.0 if every_row else float(run(batch).routing["active"][:, -1].float().mean())
-            self.train(was)
-            flops += share * self.tree.flops_per_sample()
+        if self.tree is None or not self.tree.fitted:
+            return count_flops(self, batch, run)
+        # trees are invisible to the FLOP counter: count the rows the boosters score during the counted forward
+        # (the routed rows, every row when blending or under dense dispatch) and add their comparisons
+        scored = [0]
+        score, own = self.tree.forward, self.tree.__dict__.get("forward")  # own: a forward set on the instance
+
+        def counted(b: dict) -> torch.Tensor:
+            scored[0] += b["mask"].shape[0]
+            return score(b)
+
+        self.tree.forward = counted
+        try:
+            flops = count_flops(self, batch, run)
+        finally:
+            if own is None:
+                del self.tree.forward
+            else:
+                self.tree.forward = own
+        flops += scored[0] / max(batch["mask"].shape[0], 1) * self.tree.flops_per_sample()
         return flops
 
     # ------------------------------------------------------------------ internals
@@ -344,7 +355,7 @@ class DAIN(nn.Module):
                 pooled = enc(x, st).pooled
             elif counts[j]:
                 rows = torch.nonzero(use[:, j]).squeeze(1)
-                p = enc(x.index_select(0, rows), None if st is None else st.index_select(0, rows)).pooled
+                p = encode_rows(enc, x, st, rows).pooled
                 pooled = miss.to(p.dtype).expand(B, -1).index_copy(0, rows, p)
             else:
                 pooled = miss.expand(B, -1)
@@ -509,7 +520,7 @@ class DAIN(nn.Module):
                     need = wake[reads[:, m]]
                     x, st = batch["inputs"][spec.modalities[m].name], steps.get(spec.modalities[m].name)
                     enc = self.encode.encoders[spec.modalities[m].name]
-                    p = enc(x.index_select(0, need), None if st is None else st.index_select(0, need)).pooled
+                    p = encode_rows(enc, x, st, need).pooled
                     pooled[m] = pooled[m].index_copy(0, need, p.to(pooled[m].dtype))
                     have[need, m] = True
                 for a in torch.unique(agent).tolist():

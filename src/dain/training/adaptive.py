@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from dain.data.spec import MultimodalDataset, make_batch
+from dain.training.metrics import lower_is_better
 
 if TYPE_CHECKING:
     from dain.training.runner import EvalResult
@@ -205,11 +206,6 @@ def min_val_rows(tolerance: float) -> int:
 def _val_flops(model: torch.nn.Module, data: MultimodalDataset, rows: int = 512) -> float:
     idx = np.asarray(data.splits["val"][:rows], dtype=np.int64)
     return float(model.flops_per_sample(make_batch(data, idx)))
-
-
-def lower_is_better(metric: str) -> bool:
-    """Error metrics, where a loss is a rise."""
-    return metric in ("mae", "mse", "rmse", "loss")
 
 
 def calibrate_inference(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dain.errors import DainWarning
-from dain.training.metrics import MONITOR
+from dain.training.metrics import MONITOR, lower_is_better
 from dain.validation import budget_is_extrapolated
 
 CASCADE_THRESHOLDS = (0.8, 0.9, 0.95, 0.99)
@@ -237,8 +237,6 @@ def plot_frontier(summary: dict[str, Any], path: Path, metric: str) -> Path:
             for x, y, s, above in pts:
                 tag = s.replace("budget=", "k=").replace("adaptive=", "c=") + ("*" if above else "")
                 ax.annotate(tag, (x, y), fontsize=6, alpha=0.7)
-    from dain.training.adaptive import lower_is_better
-
     lower = lower_is_better(metric)
     worst = [
         (r["test"][metric]["mean"] + (2 if lower else -2) * (r["test"][metric]["std"] or 0.0)) * scale

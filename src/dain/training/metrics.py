@@ -24,6 +24,11 @@ MONITOR = {
 TIEBREAK_TASKS = ("multiclass", "multilabel")
 
 
+def lower_is_better(metric: str) -> bool:
+    """Error metrics, where a loss is a rise (checkpoint mode ``min``)."""
+    return metric in ("mae", "mse", "rmse", "loss")
+
+
 def selection_score(metric: float, val_loss: float) -> float:
     """Monitored metric with ties broken by validation loss (the loss term is far below one sample's step)."""
     m = metric if metric == metric else 0.0

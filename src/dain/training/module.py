@@ -11,8 +11,7 @@ import torch
 from dain.config import TrainConfig
 from dain.data.missing import dropout_batch
 from dain.data.spec import DatasetSpec
-from dain.training.adaptive import lower_is_better
-from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_metrics, selection_score, task_loss
+from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_metrics, lower_is_better, selection_score, task_loss
 
 
 def _worst_if_nan(metric: str, value: float) -> float:

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from dain.data.missing import Missingness, check_missingness, parse_drop
-from dain.errors import ConfigError
 from dain.training.metrics import MONITOR
-from dain.validation import json_text
+from dain.validation import json_text, parse_rates
 
 DEFAULT_RATES = (0.1, 0.3, 0.5)
 CACHE = "robustness.json"
@@ -166,14 +165,8 @@ def add_robustness(
     extra = [parse_drop(d) if isinstance(d, str) else tuple(d) for d in extra_drops or []]
     for d in extra:
         check_missingness(names, Missingness(drop=d), "--robustness-drop")
-    if isinstance(rates, str):
-        try:
-            rates = tuple(float(r) for r in rates.split(",") if r.strip())
-        except ValueError:
-            raise ConfigError(f"--robustness-rates must be comma-separated numbers, got {rates!r}") from None
-    for r in rates:
-        check_missingness(names, Missingness(rate=r), "--robustness-rates")
-    res = robustness(summary, out, names, task, extra, tuple(rates), log=log)
+    rates = parse_rates(rates, "--robustness-rates")
+    res = robustness(summary, out, names, task, extra, rates, log=log)
     summary["robustness"] = {"table": res["table"], "plot": res.get("plot")}
     table = Path(summary["table"])
     table.write_text(table.read_text() + "\n" + Path(res["table"]).read_text())

@@ -34,8 +34,7 @@ from dain.errors import ConfigError, DainError
 from dain.flops import model_cost
 from dain.models.base import config_to_dict, make_config
 from dain.registry import MODELS
-from dain.training.adaptive import lower_is_better
-from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics
+from dain.training.metrics import MONITOR, TIEBREAK_TASKS, compute_class_weight, compute_metrics, lower_is_better
 from dain.training.thresholds import BUFFER as LABEL_OFFSETS
 from dain.training.thresholds import attach_label_offsets, tune_label_thresholds
 from dain.validation import (
@@ -510,10 +509,12 @@ def load_run(
     run = Path(run_dir)
     if not (run / "config.yaml").exists():
         raise DainError(f"{run} is not a run directory (no config.yaml)")
+    cfg = RunConfig.from_yaml(run / "config.yaml")
+    if data is None and (data_name or data_options or data_root):
+        data = _other_data(run, cfg, data_name, data_options, data_root)
     if not (run / "model.safetensors").exists():
         state = "it failed" if (run / FAILED_MARKER).exists() else "it is unfinished"
         raise DainError(f"{run} has no trained weights (model.safetensors); {state}")
-    cfg = RunConfig.from_yaml(run / "config.yaml")
     if data_name:
         cfg.data.name = data_name
     if data_options:
@@ -540,6 +541,30 @@ def load_run(
         raise DainError(f"weights in {run} do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.eval()
     return cfg, data, model
+
+
+def _other_data(
+    run: Path, cfg: RunConfig, name: str | None, options: dict[str, Any] | None, root: str | None
+) -> MultimodalDataset:
+    """The data a finished run is asked to score in place of its own (``dain test --data/--option/--data-root``),
+    checked before any weight is loaded: it must have the task, outputs and modalities (names, kinds, shapes) of
+    the run's own data. Without the run's own data here the check is skipped (the weights still must fit)."""
+    from dain.errors import DataNotFoundError
+    from dain.validation import spec_differences
+
+    d, seed = cfg.data, cfg.train.seed
+    new = load_dataset(name or d.name, root=root or d.root, seed=seed, **{**d.options, **(options or {})})
+    try:
+        own = load_dataset(d.name, root=d.root, seed=seed, **d.options).spec
+    except DataNotFoundError:
+        return new
+    diffs = spec_differences(own, new.spec)
+    if diffs:
+        raise DainError(
+            f"--run {run} was trained on {d.name}, which differs from the data asked for ({new.spec.name}): "
+            f"{'; '.join(diffs)}; a run can only be tested on data with the same task, outputs and modalities"
+        )
+    return new
 
 
 def test_run(
