@@ -230,7 +230,15 @@ def _grud_stepped(enc: TimeAwareEncoder, x: torch.Tensor, steps: torch.Tensor) -
 
     values, mask, delta = split_channels(x, steps, enc.triplet)
     gx = torch.exp(-torch.relu(enc.w_x * delta + enc.b_x))
-    gh = torch.exp(-torch.relu(enc.decay_h(delta)))
+    # the paper's delta, by its recursion on a grid of step 1/T from admission at step -1: the time since the
+    # previous observation (one step, plus the previous delta where the variable was not observed then)
+    T = x.shape[1]
+    gaps, prev, seen = [], torch.zeros_like(delta[:, 0]), torch.ones_like(mask[:, 0])
+    for t in range(T):
+        prev = 1.0 / T + torch.where(seen > 0, torch.zeros_like(prev), prev)
+        gaps.append(prev)
+        seen = mask[:, t]
+    gh = torch.exp(-torch.relu(enc.decay_h(torch.stack(gaps, 1))))
     h = values.new_zeros(len(x), enc.hidden)
     x_last, states = enc.x_mean.expand(len(x), -1), []
     for t in range(x.shape[1]):
@@ -250,10 +258,13 @@ def test_time_aware_encoder_equals_stepping_a_gru_cell(fractional: bool) -> None
         enc.x_mean.normal_()
     x = torch.randn(6, 9, 12)
     m = torch.rand(6, 9, 4) if fractional else (torch.rand(6, 9, 4) > 0.6).float()
-    x[..., 4:8], x[..., 8:] = m, torch.rand(6, 9, 4)
     steps = torch.rand(6, 9) > 0.2
     steps[1] = False  # a stay without any observed step keeps the zero state
     steps[2, :-1] = False  # one observed step, the last
+    m = m * steps.unsqueeze(-1)
+    t = torch.arange(9).view(1, 9, 1)
+    last = torch.where(m > 0, t, -1).cummax(1).values  # the delta channel as physionet2012 writes it, in 1/T
+    x[..., 4:8], x[..., 8:] = m, torch.where(last >= 0, t - last, t + 1) / 9
     enc.norm = torch.nn.Identity()  # compare the raw states
     ref = _grud_stepped(enc, x, steps)
     out = enc(x, steps)
@@ -314,3 +325,25 @@ def test_parallel_cache_writers_do_not_collide(fake_dir: Path, tmp_path: Path) -
         list(ex.map(lambda _: parsed.save(path), range(16)))
     np.testing.assert_array_equal(P.ParsedSet.load(path).obs_value, parsed.obs_value)
     assert [p.name for p in path.parent.iterdir()] == ["set-a.npz"]
+
+
+def test_time_aware_state_decay_reads_the_gap_since_the_previous_observation() -> None:
+    """Plain sequences: at each observed step the state's decay reads the steps since the previous one (in 1/T),
+    from admission before step 0; the derived input gap stays 0 there."""
+    from dain.encoders.irregular import split_channels, state_gaps
+
+    steps = torch.tensor([[True, False, False, True, True], [False, False, True, False, True]])
+    _, mask, delta = split_channels(torch.randn(2, 5, 4), steps, triplet=False)
+    gaps = state_gaps(delta, mask)[..., 0]
+    assert torch.equal(delta[..., 0][steps], torch.zeros(5))
+    torch.testing.assert_close(gaps[steps], torch.tensor([1.0, 3.0, 1.0, 3.0, 2.0]) / 5)
+    # and the encoder's state depends on those gaps: the same values, observed further apart, end elsewhere
+    enc = TimeAwareEncoder(ModalitySpec("s", "sequence", (5, 4)), hidden=4, dropout=0.0).eval()
+    with torch.no_grad():
+        enc.decay_h.weight.fill_(1.0)
+        enc.decay_h.bias.zero_()
+    x = torch.randn(1, 5, 4)
+    close, apart = torch.tensor([[True, True, False, False, False]]), torch.tensor([[True, False, False, False, True]])
+    x_apart = x.clone()
+    x_apart[:, 4] = x[:, 1]
+    assert not torch.allclose(enc(x, close).pooled, enc(x_apart, apart).pooled)

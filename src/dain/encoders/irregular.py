@@ -32,6 +32,16 @@ def split_channels(x: torch.Tensor, steps: torch.Tensor | None, triplet: bool) -
     return x, mask, gap.unsqueeze(-1).expand(B, T, D)
 
 
+def state_gaps(delta: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GRU-D's delta [B, T, V] from this module's (time since the last observation, 0 where observed): where a
+    variable is observed, the time since its previous observation, i.e. the delta one step earlier plus one grid
+    step (1/T, the unit of ``physionet2012``'s delta and of the derived gap; before step 0 the delta is 0, so a
+    first observation at step t reads (t + 1)/T, the time since admission); elsewhere the delta as given."""
+    T = delta.shape[1]
+    before = torch.cat([delta.new_zeros(delta.shape[0], 1, delta.shape[2]), delta[:, :-1]], 1)
+    return torch.where(mask > 0, before + 1.0 / T, delta)
+
+
 @ENCODERS.register("time_aware")
 class TimeAwareEncoder(nn.Module):
     """GRU-D: learned exponential decay of the input toward its mean and of the hidden state, by time gap.
@@ -43,11 +53,8 @@ class TimeAwareEncoder(nn.Module):
     imputation does not depend on the state, so it runs for all steps at once; only the (fused) GRU cell loops.
     Tokens are the per-step states; pooled is the state at the last observed step.
 
-    Known defect (found 2026-12-07, not yet fixed): the state's decay reads ``delta`` at the observed step itself,
-    which is 0 there under this module's convention (time since the last observation, that step included). So
-    ``g_h`` never sees the gap since a variable's previous observation, as GRU-D's does; for non-triplet input it
-    is the constant ``exp(-relu(b_h))``. The input imputation (unobserved steps) does use the gaps. Fixing it
-    changes every run of this encoder (DAIN's tuned P12 config uses it), so it waits for a remeasurement.
+    The state's decay reads GRU-D's delta: for a variable observed at the step, the time since its *previous*
+    observation (``state_gaps``; the delta channel itself is 0 there), otherwise the time since its last one.
     """
 
     kinds = ("sequence",)
@@ -85,7 +92,7 @@ class TimeAwareEncoder(nn.Module):
         gx = torch.exp(-torch.relu(self.w_x * delta + self.b_x))  # [B, T, V]
         x_hat = self._imputed(values, mask, gx)
         inp = torch.cat([x_hat, mask], -1)  # [B, T, 2V]
-        final, packed, order, count = self._recur(inp, delta, step)
+        final, packed, order, count = self._recur(inp, state_gaps(delta, mask), step)
         if self.top is not None or (self.drop.training and self.drop.p > 0):
             # a stacked GRU reads every step; dropout is drawn per token: build the tokens, pool from them
             hs = self._tokens_from(packed, order, count, B, T)
