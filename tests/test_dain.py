@@ -241,6 +241,21 @@ def test_expected_cost_and_kbits() -> None:
     kb.backward()
     assert probs.grad[0, 0] < 0  # more mass on the shared agent -> fewer bits
     assert float(expected_kbits(probs, rounds=0, msg_dim=8, msg_bits=8, budget=2).detach()) == 0
+    # dense gating: every available agent messages whatever the router says; a constant, no gradient to the router
+    probs.grad = None
+    dense = expected_kbits(probs, rounds=2, msg_dim=8, msg_bits=8, budget=2, woken=torch.tensor([3, 2]))
+    assert float(dense.detach()) == pytest.approx(2 * 64 * (3 + 2) / 2 / 1000)
+    dense.backward()
+    assert torch.equal(probs.grad, torch.zeros_like(probs))
+
+
+def test_dense_gating_comm_term_counts_every_available_agent() -> None:
+    m = tiny(gating="dense").train()
+    out = m(make_batch(VEC, missing=False))
+    n = m.num_agents  # every agent available on complete rows
+    per_msg = m.cfg.msg_dim * (m.cfg.msg_bits if m.cfg.msg_bits > 0 else 32)
+    expected = m.cfg.lambda_comm * len(m.comm) * per_msg * n / 1000
+    assert float(out.losses["comm"].detach()) == pytest.approx(expected, rel=1e-6)
 
 
 def test_spec_term_tests_redundancy_agent_on_single_modalities() -> None:

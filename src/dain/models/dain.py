@@ -434,7 +434,7 @@ class DAIN(nn.Module):
 
             z0 = dispatch_rows(run_agent, sched, B, dispatch, z_shared.shape[1], z_shared)
         logits, wts, att = self._consensus(z0, sched, dispatch)
-        losses = self._losses(batch, sched, all_z, pooled, budget) if self.training else {}
+        losses = self._losses(batch, sched, all_z, pooled, budget, gating) if self.training else {}
         return self._output(logits, sched, wts, att, needed & mask, budget, losses)
 
     def _output(
@@ -561,16 +561,18 @@ class DAIN(nn.Module):
         all_z: torch.Tensor | None,
         pooled: list[torch.Tensor],
         budget: int,
+        gating: str,
     ) -> dict[str, torch.Tensor]:
         cfg, task = self.cfg, self.spec.task
         probs = sched.probs
         zero = probs.sum() * 0.0
+        woken = sched.active.sum(-1) if gating == "dense" else None  # dense: who messages is not the router's choice
         losses = {
             "agents": zero,
             "route": zero,
             "spec": zero,
             "sparse": cfg.lambda_sparse * expected_cost(probs, self.agent_cost),
-            "comm": cfg.lambda_comm * expected_kbits(probs, len(self.comm), cfg.msg_dim, cfg.msg_bits, budget),
+            "comm": cfg.lambda_comm * expected_kbits(probs, len(self.comm), cfg.msg_dim, cfg.msg_bits, budget, woken),
         }
         if all_z is None:
             return losses

@@ -56,10 +56,14 @@ def expected_cost(probs: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
     return (probs * cost.view(1, -1)).sum(-1).mean()
 
 
-def expected_kbits(probs: torch.Tensor, rounds: int, msg_dim: int, msg_bits: int, budget: int) -> torch.Tensor:
-    """Expected kilobits per sample when the routing mass off the shared agent wakes ``budget`` messaging agents."""
+def expected_kbits(
+    probs: torch.Tensor, rounds: int, msg_dim: int, msg_bits: int, budget: int, woken: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Expected kilobits per sample when the routing mass off the shared agent wakes ``budget`` messaging agents.
+    ``woken`` [B] (agents that message, shared included) replaces the expectation where routing does not decide who
+    wakes (dense gating): the cost is then a constant, with no gradient to the router."""
     per_msg = msg_dim * (msg_bits if msg_bits > 0 else 32)
     if rounds == 0 or budget == 0:
         return probs.sum() * 0.0
-    n = 1.0 + budget * (1.0 - probs[:, 0])
+    n = woken.to(probs.dtype) + probs.sum() * 0.0 if woken is not None else 1.0 + budget * (1.0 - probs[:, 0])
     return (rounds * per_msg * n / 1000.0).mean()
