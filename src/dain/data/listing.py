@@ -24,8 +24,11 @@ def dataset_rows(data_root: str | Path | None = None) -> list[dict[str, Any]]:
                 "shipped with dain" if not info.source.startswith("generated") else "generated",
             )
         else:
-            try:
-                where = str(find_data_dir(info.subdir, data_root, info.required))
+            try:  # the loader's own lookup when it has one: found exactly when a default load finds its files
+                if info.locate is not None:
+                    where = str(info.locate(data_root))
+                else:
+                    where = str(find_data_dir(info.subdir, data_root, info.required))
                 found = True
             except DainError as e:
                 found, where = False, str(e)

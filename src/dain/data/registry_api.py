@@ -27,6 +27,10 @@ class DatasetInfo:
     required: tuple[str, ...] = ()
     n_samples: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # ``locate(root) -> folder``: the very function the loader calls to find its files for a default load, raising
+    # DataNotFoundError when they are absent; ``dain datasets`` uses it (when set) to say found / missing, so the
+    # listing and the loader cannot disagree. None: the listing checks ``subdir`` holds ``required``.
+    locate: Callable[[str | Path | None], Path] | None = field(default=None, repr=False, compare=False)
 
 
 def register_dataset(

@@ -3,6 +3,7 @@ exist."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,42 @@ def _read_table(path: Path, id_col: str = "PTID", drop_prefixes: tuple[str, ...]
     return df.select_dtypes(include=[np.number])
 
 
+GENOMIC_SKIPPED = "genomic_merged.h5ad needs the anndata package; genomic modality skipped"
+
+
+def _no_modality_message(d: Path, suffix: str, skipped: dict[str, str]) -> str:
+    return (
+        f"adni: no modality files in {d} (expected image/ADNI_G.npy + image/ADNI_subj.txt, "
+        f"clinical/clinical_merged{suffix}.csv, biospecimen/biospecimen_merged{suffix}.csv or "
+        "genomic/genomic_merged.h5ad)" + (f"; {skipped['genomic']}" if skipped else "")
+    )
+
+
+def locate_adni(root: str | Path | None = None, initial_filling: str = "none") -> Path:
+    """The ``adni/`` folder with label.csv, PTID_splits.json and at least one modality file the loader can read
+    (the genomic .h5ad only with anndata installed); else DataNotFoundError."""
+    d = find_benchmark_dir(
+        ("adni",),
+        root,
+        ("label.csv", "PTID_splits.json"),
+        "ADNI in the Flex-MoE layout (label.csv with PTID,DIAGNOSIS; PTID_splits.json; image/ADNI_G.npy + "
+        "ADNI_subj.txt; genomic/genomic_merged.h5ad; clinical/clinical_merged.csv; biospecimen/"
+        "biospecimen_merged.csv); needs an ADNI data use agreement.",
+    )
+    suffix = "_mean" if initial_filling == "mean" else ""
+    skipped: dict[str, str] = {}
+    readable = [(d / "image" / "ADNI_G.npy").exists() and (d / "image" / "ADNI_subj.txt").exists()]
+    if (d / "genomic" / "genomic_merged.h5ad").exists():
+        if importlib.util.find_spec("anndata") is not None:
+            readable.append(True)
+        else:
+            skipped["genomic"] = GENOMIC_SKIPPED
+    readable += [(d / n / f"{n}_merged{suffix}.csv").exists() for n in ("clinical", "biospecimen")]
+    if not any(readable):
+        raise DataNotFoundError(_no_modality_message(d, suffix, skipped))
+    return d
+
+
 @register_dataset(
     DatasetInfo(
         name="adni",
@@ -44,6 +81,7 @@ def _read_table(path: Path, id_col: str = "PTID", drop_prefixes: tuple[str, ...]
         source="ADNI (ida.loni.usc.edu, data use agreement), user-supplied",
         subdir="adni",
         required=("label.csv", "PTID_splits.json"),
+        locate=locate_adni,
     )
 )
 def load_adni(
@@ -55,16 +93,9 @@ def load_adni(
 ) -> MultimodalDataset:
     """ADNI with whichever of image/genomic/clinical/biospecimen exist (IGCB order); subjects lacking one are
     masked. ``initial_filling="mean"`` reads the ``*_merged_mean.csv`` tables."""
-    d = find_benchmark_dir(
-        ("adni",),
-        root,
-        ("label.csv", "PTID_splits.json"),
-        "ADNI in the Flex-MoE layout (label.csv with PTID,DIAGNOSIS; PTID_splits.json; image/ADNI_G.npy + "
-        "ADNI_subj.txt; genomic/genomic_merged.h5ad; clinical/clinical_merged.csv; biospecimen/"
-        "biospecimen_merged.csv); needs an ADNI data use agreement.",
-    )
     if initial_filling not in ("none", "mean"):
         raise ConfigError("adni: initial_filling must be 'none' or 'mean'")
+    d = locate_adni(root, initial_filling)
     lab = pd.read_csv(d / "label.csv")
     lab = lab.set_index("PTID") if "PTID" in lab.columns else lab.set_index(lab.columns[0])
     if "DIAGNOSIS" not in lab.columns:
@@ -115,7 +146,7 @@ def load_adni(
             xg = ad.X.toarray() if hasattr(ad.X, "toarray") else np.asarray(ad.X)
             put("genomic", [str(s) for s in ad.obs_names], np.asarray(xg, dtype=np.float32))
         except ImportError:
-            skipped["genomic"] = "genomic_merged.h5ad needs the anndata package; genomic modality skipped"
+            skipped["genomic"] = GENOMIC_SKIPPED
     suffix = "_mean" if initial_filling == "mean" else ""
     for name in ("clinical", "biospecimen"):
         p = d / name / f"{name}_merged{suffix}.csv"
@@ -123,12 +154,8 @@ def load_adni(
             t = _read_table(p, drop_prefixes=LABEL_COLUMNS if name == "clinical" else ())
             put(name, list(t.index), t.to_numpy(np.float32))
     present = [m for m in ("image", "genomic", "clinical", "biospecimen") if m in arrays]
-    if not present:
-        raise DataNotFoundError(
-            f"adni: no modality files in {d} (expected image/ADNI_G.npy + image/ADNI_subj.txt, "
-            f"clinical/clinical_merged{suffix}.csv, biospecimen/biospecimen_merged{suffix}.csv or "
-            "genomic/genomic_merged.h5ad)" + (f"; {skipped['genomic']}" if skipped else "")
-        )
+    if not present:  # locate_adni saw none either; kept as a guard
+        raise DataNotFoundError(_no_modality_message(d, suffix, skipped))
     keep = select_modalities(present, modalities, "adni")
     splits = rows_for_ids(ids, read_split_ids(d / "PTID_splits.json", fold), d / "PTID_splits.json")
     return finish_vector_dataset(

@@ -97,6 +97,34 @@ def _pair_images(y: np.ndarray, splits: dict[str, np.ndarray], img_y: np.ndarray
     return out
 
 
+def _digits_dir(root: str | Path | None, fs: Path) -> Path:
+    """The ``sklearn_digits`` folder holding digits.csv.gz: under the data root, else beside ``fsdd/``."""
+    try:
+        return find_data_dir("sklearn_digits", root, ("digits.csv.gz",))
+    except DataNotFoundError:
+        return find_data_dir(
+            "sklearn_digits",
+            fs.parent,
+            ("digits.csv.gz",),
+            hint="Copy scikit-learn's sklearn/datasets/data/digits.csv.gz into a sklearn_digits/ folder.",
+        )
+
+
+def locate_avdigits(root: str | Path | None = None) -> Path:
+    """The ``fsdd`` folder, once every file the loader reads is found: .wav clips in ``fsdd/recordings`` and
+    ``sklearn_digits/digits.csv.gz``; else DataNotFoundError."""
+    fs = find_data_dir(
+        "fsdd",
+        root,
+        ("recordings",),
+        hint="Get it with `python -m dain.datasets.download fsdd DIR` (github Jakobovski/free-spoken-digit-dataset).",
+    )
+    _digits_dir(root, fs)
+    if next((fs / "recordings").glob("*.wav"), None) is None:
+        raise DataNotFoundError(f"no .wav files in {fs / 'recordings'}")
+    return fs
+
+
 @register_dataset(
     DatasetInfo(
         name="avdigits",
@@ -108,6 +136,7 @@ def _pair_images(y: np.ndarray, splits: dict[str, np.ndarray], img_y: np.ndarray
         required=("recordings",),
         n_samples=3000,
         extras={"protocols": ["official", "stratified", "speaker"], "synthetic_pairing": True},
+        locate=locate_avdigits,
     )
 )
 def load_avdigits(
@@ -120,26 +149,11 @@ def load_avdigits(
     modalities: list[str] | None = None,
 ) -> MultimodalDataset:
     """Load AV-digits. ``root`` may hold ``fsdd/`` and ``sklearn_digits/`` (``modalities`` keeps a subset)."""
-    fs = find_data_dir(
-        "fsdd",
-        root,
-        ("recordings",),
-        hint="Get it with `python -m dain.datasets.download fsdd DIR` (github Jakobovski/free-spoken-digit-dataset).",
-    )
-    try:
-        dg = find_data_dir("sklearn_digits", root, ("digits.csv.gz",))
-    except DataNotFoundError:
-        dg = find_data_dir(
-            "sklearn_digits",
-            fs.parent,
-            ("digits.csv.gz",),
-            hint="Copy scikit-learn's sklearn/datasets/data/digits.csv.gz into a sklearn_digits/ folder.",
-        )
+    fs = locate_avdigits(root)
+    dg = _digits_dir(root, fs)
     from scipy.io import wavfile
 
     files = sorted((fs / "recordings").glob("*.wav"))
-    if not files:
-        raise DataNotFoundError(f"no .wav files in {fs / 'recordings'}")
     feats, steps, y, speaker, take, names = [], [], [], [], [], []
     for f in files:
         parts = f.stem.split("_")

@@ -41,6 +41,16 @@ def read_ts(path: Path) -> tuple[np.ndarray, list[str]]:
     return np.asarray(xs, dtype=np.float32), ys
 
 
+def locate_basicmotions(root: str | Path | None = None) -> Path:
+    """The ``basicmotions/`` folder with BasicMotions_TRAIN.ts and _TEST.ts; else DataNotFoundError."""
+    return find_data_dir(
+        "basicmotions",
+        root,
+        ("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"),
+        hint="It is the UEA archive's BasicMotions (.ts files), e.g. from aeon or timeseriesclassification.com.",
+    )
+
+
 @register_dataset(
     DatasetInfo(
         name="basicmotions",
@@ -51,15 +61,11 @@ def read_ts(path: Path) -> tuple[np.ndarray, list[str]]:
         subdir="basicmotions",
         required=("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"),
         n_samples=80,
+        locate=locate_basicmotions,
     )
 )
 def load_basicmotions(root: str | None = None, seed: int = 0, val_fraction: float = 0.25) -> MultimodalDataset:
-    d = find_data_dir(
-        "basicmotions",
-        root,
-        ("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts"),
-        hint="It is the UEA archive's BasicMotions (.ts files), e.g. from aeon or timeseriesclassification.com.",
-    )
+    d = locate_basicmotions(root)
     xtr, ytr = read_ts(d / "BasicMotions_TRAIN.ts")
     xte, yte = read_ts(d / "BasicMotions_TEST.ts")
     x = np.concatenate([xtr, xte]).transpose(0, 2, 1)  # [N, T, 6]

@@ -20,7 +20,7 @@ from dain.errors import ConfigError, DainError, DataNotFoundError, DataValidatio
 MISSING_FILL = -2.0
 
 
-def find_benchmark_dir(subdirs: tuple[str, ...], root: str | None, required: tuple[str, ...], hint: str) -> Path:
+def find_benchmark_dir(subdirs: tuple[str, ...], root: str | Path | None, required: tuple[str, ...], hint: str) -> Path:
     """The first of ``subdirs`` under the data root that holds ``required``; else the first error, listing them."""
     err: DainError | None = None
     for s in subdirs:

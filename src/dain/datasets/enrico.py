@@ -44,6 +44,26 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
+IMAGE_FOLDERS = {"screenshot": ("screenshots", ".jpg"), "wireframe": ("wireframes", ".png")}
+
+
+def locate_enrico(root: str | Path | None = None, modalities: list[str] | None = None) -> Path:
+    """The ``enrico/`` folder with design_topics.csv and the image folder of each modality loaded (all by default);
+    else DataNotFoundError."""
+    d = find_benchmark_dir(
+        ("enrico",),
+        root,
+        ("design_topics.csv",),
+        "ENRICO: design_topics.csv plus screenshots/{id}.jpg and wireframes/{id}.png from github "
+        "luileito/enrico "
+        "(image archives linked from its README).",
+    )
+    for m, (folder, ext) in IMAGE_FOLDERS.items():
+        if (not modalities or m in modalities) and not (d / folder).is_dir():
+            raise DataNotFoundError(f"enrico: folder {d / folder} not found (expected {folder}/<id>{ext})")
+    return d
+
+
 @register_dataset(
     DatasetInfo(
         name="enrico",
@@ -54,6 +74,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
         subdir="enrico",
         required=("design_topics.csv",),
         n_samples=1458,
+        locate=locate_enrico,
     )
 )
 def load_enrico(
@@ -64,14 +85,7 @@ def load_enrico(
     modalities: list[str] | None = None,
 ) -> MultimodalDataset:
     """ENRICO with images resized to ``height`` x ``width``; a missing image file masks that modality."""
-    d = find_benchmark_dir(
-        ("enrico",),
-        root,
-        ("design_topics.csv",),
-        "ENRICO: design_topics.csv plus screenshots/{id}.jpg and wireframes/{id}.png from github "
-        "luileito/enrico "
-        "(image archives linked from its README).",
-    )
+    d = locate_enrico(root, modalities)
     df = pd.read_csv(d / "design_topics.csv", dtype=str)
     if not {"screen_id", "topic"} <= set(df.columns):
         raise DataValidationError(f"{d / 'design_topics.csv'}: expected columns screen_id,topic")
@@ -79,12 +93,7 @@ def load_enrico(
     classes = sorted(set(df["topic"]))
     y = np.asarray([classes.index(t) for t in topics], dtype=np.int64)
     keep = select_modalities(["screenshot", "wireframe"], modalities, "enrico")
-    where = {"screenshot": ("screenshots", ".jpg"), "wireframe": ("wireframes", ".png")}
-    for m in keep:
-        if not (d / where[m][0]).is_dir():
-            raise DataNotFoundError(
-                f"enrico: folder {d / where[m][0]} not found (expected {where[m][0]}/<id>{where[m][1]})"
-            )
+    where = IMAGE_FOLDERS
     arrays = {m: np.zeros((len(ids), 3, height, width), dtype=np.float32) for m in keep}
     mask = np.zeros((len(ids), len(keep)), dtype=bool)
     for j, m in enumerate(keep):

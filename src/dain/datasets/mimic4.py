@@ -27,6 +27,27 @@ from dain.datasets.common import (
 from dain.errors import DataNotFoundError, DataValidationError
 
 
+def _present_modalities(d: Path) -> list[str]:
+    present = [m for m in ("lab", "note", "code") if (d / f"{m}_x.pt").exists() or (d / f"{m}_x.npy").exists()]
+    if not present:
+        raise DataNotFoundError(f"mimic4: none of lab_x.pt, note_x.pt, code_x.pt (or .npy) found in {d}")
+    return present
+
+
+def locate_mimic4(root: str | Path | None = None) -> Path:
+    """The folder (``mimic4/``, ``mimic4 Dataset/`` or ``mimic/``) with labels.csv, PTID_splits_mimic.json and at
+    least one of {lab,note,code}_x.pt (or .npy); else DataNotFoundError."""
+    d = find_benchmark_dir(
+        ("mimic4", "mimic4 Dataset", "mimic"),
+        root,
+        ("labels.csv", "PTID_splits_mimic.json"),
+        "MIMIC-IV as preprocessed by I2MoE / Flex-MoE (lab_x.pt, note_x.pt, code_x.pt, labels.csv indexed by "
+        "subject_id, PTID_splits_mimic.json); needs PhysioNet credentialed access to MIMIC-IV.",
+    )
+    _present_modalities(d)
+    return d
+
+
 @register_dataset(
     DatasetInfo(
         name="mimic4",
@@ -36,6 +57,7 @@ from dain.errors import DataNotFoundError, DataValidationError
         source="MIMIC-IV (PhysioNet credentialed), user-supplied",
         subdir="mimic4",
         required=("labels.csv", "PTID_splits_mimic.json"),
+        locate=locate_mimic4,
     )
 )
 def load_mimic4(
@@ -47,13 +69,7 @@ def load_mimic4(
     """MIMIC-IV from ``{lab,note,code}_x.pt`` (missing rows = -2), labels.csv, PTID_splits_mimic.json."""
     from dain.datasets.folder import load_array
 
-    d = find_benchmark_dir(
-        ("mimic4", "mimic4 Dataset", "mimic"),
-        root,
-        ("labels.csv", "PTID_splits_mimic.json"),
-        "MIMIC-IV as preprocessed by I2MoE / Flex-MoE (lab_x.pt, note_x.pt, code_x.pt, labels.csv indexed by "
-        "subject_id, PTID_splits_mimic.json); needs PhysioNet credentialed access to MIMIC-IV.",
-    )
+    d = locate_mimic4(root)
     labels = pd.read_csv(d / "labels.csv")
     if "subject_id" in labels.columns:
         labels = labels.set_index("subject_id")
@@ -63,9 +79,7 @@ def load_mimic4(
         raise DataValidationError(f"{d / 'labels.csv'}: no column {label!r} (has {list(labels.columns)})")
     ids = labels.index.astype(str).to_numpy()
     y = labels[label].to_numpy(np.float32)
-    present = [m for m in ("lab", "note", "code") if (d / f"{m}_x.pt").exists() or (d / f"{m}_x.npy").exists()]
-    if not present:
-        raise DataNotFoundError(f"mimic4: none of lab_x.pt, note_x.pt, code_x.pt (or .npy) found in {d}")
+    present = _present_modalities(d)
     keep = select_modalities(present, modalities, "mimic4")
     arrays, masks = {}, []
     for m in keep:

@@ -70,6 +70,16 @@ def _multi_hot(items: pd.DataFrame, subjects: np.ndarray, vocab: list[str]) -> n
     return out
 
 
+def locate_mimic4_demo(root: str | Path | None = None) -> Path:
+    """The ``mimic_iv_demo_meds/`` folder with the MEDS events parquet; else DataNotFoundError."""
+    return find_data_dir(
+        "mimic_iv_demo_meds",
+        root,
+        (FILE,),
+        hint="Get the MIMIC-IV demo in MEDS from PhysioNet (mimic-iv-demo-meds) or standardmodelbio/quickstart.",
+    )
+
+
 @register_dataset(
     DatasetInfo(
         name="mimic4-demo",
@@ -80,6 +90,7 @@ def _multi_hot(items: pd.DataFrame, subjects: np.ndarray, vocab: list[str]) -> n
         subdir="mimic_iv_demo_meds",
         required=(FILE,),
         n_samples=100,
+        locate=locate_mimic4_demo,
     )
 )
 def load_mimic4_demo(
@@ -92,12 +103,7 @@ def load_mimic4_demo(
     modalities: list[str] | None = None,
 ) -> MultimodalDataset:
     """Load the MEDS demo as three per-patient vector modalities (vocabularies from the train split)."""
-    d = find_data_dir(
-        "mimic_iv_demo_meds",
-        root,
-        (FILE,),
-        hint="Get the MIMIC-IV demo in MEDS from PhysioNet (mimic-iv-demo-meds) or standardmodelbio/quickstart.",
-    )
+    d = locate_mimic4_demo(root)
     ev = read_events(d / FILE)
     subjects = np.sort(ev["subject_id"].unique())
     dead = set(ev.loc[ev["code"] == "MEDS_DEATH", "subject_id"])

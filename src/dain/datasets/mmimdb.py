@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from dain.data.registry_api import DatasetInfo, register_dataset
@@ -15,6 +17,16 @@ from dain.errors import DainError, DataValidationError
 MMIMDB_BOUNDS = (15552, 18160, 25959)
 
 
+def locate_mmimdb(root: str | Path | None = None) -> Path:
+    """The folder (``mm-imdb/`` or ``mmimdb/``) holding ``multimodal_imdb.hdf5``; else DataNotFoundError."""
+    return find_benchmark_dir(
+        ("mm-imdb", "mmimdb"),
+        root,
+        ("multimodal_imdb.hdf5",),
+        "MM-IMDB: multimodal_imdb.hdf5 built by johnarevalo/gmu-mmimdb (make_dataset.py); see MultiBench.",
+    )
+
+
 @register_dataset(
     DatasetInfo(
         name="mmimdb",
@@ -25,16 +37,12 @@ MMIMDB_BOUNDS = (15552, 18160, 25959)
         subdir="mm-imdb",
         required=("multimodal_imdb.hdf5",),
         n_samples=25959,
+        locate=locate_mmimdb,
     )
 )
 def load_mmimdb(root: str | None = None, seed: int = 0, modalities: list[str] | None = None) -> MultimodalDataset:
     """MM-IMDB from the Fuel hdf5 (features, vgg_features, genres); contiguous standard split."""
-    d = find_benchmark_dir(
-        ("mm-imdb", "mmimdb"),
-        root,
-        ("multimodal_imdb.hdf5",),
-        "MM-IMDB: multimodal_imdb.hdf5 built by johnarevalo/gmu-mmimdb (make_dataset.py); see MultiBench.",
-    )
+    d = locate_mmimdb(root)
     try:
         import h5py
     except ImportError as e:

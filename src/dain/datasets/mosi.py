@@ -74,13 +74,25 @@ def mosi_pickle_to_npz(pkl: str | Path, out: str | Path | None = None) -> Path:
     return dest
 
 
-def _mosi(root: str | None, seed: int, regression: bool, file: str, modalities: list[str] | None) -> MultimodalDataset:
+MOSI_FILE = "mosi_data.pkl"
+
+
+def locate_mosi(root: str | Path | None = None, file: str = MOSI_FILE) -> Path:
+    """The folder (``cmu-mosi/`` or ``mosi/``) holding ``file`` converted to ``.npz`` when there is one anywhere
+    (read first: no pickle), else ``file`` itself; DataNotFoundError when neither is there."""
     npz = Path(file).with_suffix(".npz").name
     try:  # the converted, pickle-free file first
-        d = find_benchmark_dir(("cmu-mosi", "mosi"), root, (npz,), MOSI_HINT)
-        file, obj = npz, _load_mosi_npz(d / npz)
+        return find_benchmark_dir(("cmu-mosi", "mosi"), root, (npz,), MOSI_HINT)
     except DataNotFoundError:
-        d = find_benchmark_dir(("cmu-mosi", "mosi"), root, (file,), MOSI_HINT)
+        return find_benchmark_dir(("cmu-mosi", "mosi"), root, (file,), MOSI_HINT)
+
+
+def _mosi(root: str | None, seed: int, regression: bool, file: str, modalities: list[str] | None) -> MultimodalDataset:
+    d = locate_mosi(root, file)
+    npz = Path(file).with_suffix(".npz").name
+    if (d / npz).exists():  # locate_mosi chose this folder for it
+        file, obj = npz, _load_mosi_npz(d / npz)
+    else:
         obj = _load_pickle(d / file)
     parts = {"train": "train", "val": "valid", "test": "test"}
     for s in parts.values():
@@ -145,10 +157,11 @@ def _mosi(root: str | None, seed: int, regression: bool, file: str, modalities: 
         subdir="cmu-mosi",
         required=("mosi_data.pkl",),
         n_samples=2199,
+        locate=locate_mosi,
     )
 )
 def load_mosi(
-    root: str | None = None, seed: int = 0, file: str = "mosi_data.pkl", modalities: list[str] | None = None
+    root: str | None = None, seed: int = 0, file: str = MOSI_FILE, modalities: list[str] | None = None
 ) -> MultimodalDataset:
     """CMU-MOSI binary sentiment (label > 0), I2MoE preprocessing."""
     return _mosi(root, seed, False, file, modalities)
@@ -164,10 +177,11 @@ def load_mosi(
         subdir="cmu-mosi",
         required=("mosi_data.pkl",),
         n_samples=2199,
+        locate=locate_mosi,
     )
 )
 def load_mosi_regression(
-    root: str | None = None, seed: int = 0, file: str = "mosi_data.pkl", modalities: list[str] | None = None
+    root: str | None = None, seed: int = 0, file: str = MOSI_FILE, modalities: list[str] | None = None
 ) -> MultimodalDataset:
     """CMU-MOSI sentiment regression in [-3, 3]."""
     return _mosi(root, seed, True, file, modalities)

