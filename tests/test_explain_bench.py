@@ -83,6 +83,17 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
     assert all(0.0 <= r["change"] <= 1.0 for r in occ["modalities"].values())
 
 
+def test_explain_of_a_dense_run_shows_no_top_k_margin(tmp_path, capsys) -> None:
+    """Dense gating wakes every agent: a fixed count, but no choice, so no top-k margin panel or claim."""
+    run = tmp_path / "dense"
+    fit_mfeat(run, "dain", "--set", "gating=dense", "--threads", "1", epochs=1, hidden=16)
+    capsys.readouterr()
+    assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["active_agents_mean"] == pytest.approx(9.0)  # shared + 8 routed, all available on mfeat
+    assert not s["active_agents_fixed_by_topk"] and "topk_margin_median" not in s
+
+
 def test_explain_without_occlusion_needs_no_model(dain_run: Path, tmp_path, capsys) -> None:
     assert main(["explain", "--run", str(dain_run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
     s = json.loads(capsys.readouterr().out)["summary"]

@@ -155,17 +155,19 @@ def explain_run(
         counts = act.sum(1)
         fixed = len(np.unique(counts)) == 1
         has_scores = "scores" in routing and "gates" in routing
-        n_panels = 3 if fixed and has_scores else 2
+        # top-k: a fixed count below every agent (dense gating wakes them all: no choice, no margin to show)
+        topk_fixed = fixed and has_scores and int(counts[0]) < k
+        n_panels = 3 if topk_fixed else 2
         fig, ax = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 4.2), layout="constrained")
         ax[0].bar(range(k), act.mean(0))
         agent_ticks(ax[0], k)
         ax[0].set_ylabel("share of samples")
         ax[0].set_title("How often each agent is active")
-        if not fixed or not has_scores:
+        if not topk_fixed:
             ax[1].hist(counts, bins=np.arange(0.5, k + 1.5), rwidth=0.85)
             ax[1].set_xlabel("active agents per sample")
             ax[1].set_ylabel("samples")
-            note = f"top-k gating fixes the count at {int(counts[0])}" if fixed else f"mean {counts.mean():.2f}"
+            note = f"the gating fixes the count at {int(counts[0])}" if fixed else f"mean {counts.mean():.2f}"
             ax[1].set_title(f"Active agents per sample ({note} of {k})", fontsize=10)
         else:
             gates = routing["gates"]
@@ -191,7 +193,7 @@ def explain_run(
         )
         summary["activation_frequency"] = dict(zip(axis_names(k), act.mean(0).round(4).tolist()))
         summary["active_agents_mean"] = float(counts.mean())
-        summary["active_agents_fixed_by_topk"] = bool(fixed)
+        summary["active_agents_fixed_by_topk"] = bool(topk_fixed)
         summary["active_agents_distribution"] = {
             str(int(c)): round(float((counts == c).mean()), 4) for c in np.unique(counts)
         }
