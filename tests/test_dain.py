@@ -837,6 +837,57 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
         build_model("dain", data.spec, tree_agent="on")
 
 
+def test_gating_auto_is_dense_below_dense_below_rows_and_saved_resolved() -> None:
+    """``gating=auto``: every agent for a train split under ``dense_below_rows`` rows, top-k from there; resolved
+    from the row count only (never the data's name) and saved resolved; built directly, auto is top-k."""
+    import dataclasses
+
+    from dain.config import RunConfig
+    from dain.models.dain import DAIN
+    from dain.training.runner import build_from_config
+    from tests.conftest import tiny_dataset
+
+    default = DAIN.Config()
+    assert default.gating == "auto" and default.dense_below_rows == 1000
+    small, large = tiny_dataset(n=240), tiny_dataset(n=1500)  # 168 and 1050 training rows
+    assert DAIN.resolve_config(default, small).gating == "dense"
+    assert DAIN.resolve_config(default, large).gating == "topk"
+    renamed = dataclasses.replace(small, spec=dataclasses.replace(small.spec, name="something_else"))
+    assert DAIN.resolve_config(default, renamed) == DAIN.resolve_config(default, small)
+    assert DAIN.resolve_config(dataclasses.replace(default, dense_below_rows=100), small).gating == "topk"
+    assert DAIN.resolve_config(dataclasses.replace(default, gating="threshold"), small).gating == "threshold"
+    assert build_model("dain", small.spec).gating == "topk"  # built directly
+    run = RunConfig.from_dict({"model": {"name": "dain", "params": {"hidden": 16, "tree_agent": "never"}}})
+    data, model = build_from_config(run, small)
+    assert model.gating == "dense" and run.model.params["gating"] == "dense"
+    assert build_from_config(RunConfig.from_dict(run.to_dict()), data)[1].gating == "dense"
+
+
+def test_an_explicit_budget_on_a_dense_trained_model_runs_top_k() -> None:
+    """Dense gating ignores the budget, so a test-time budget (``dain test --budget``, calibration's lower budgets,
+    the budget curve) runs top-k with that many routed agents; without one the trained dense gating runs."""
+    from dain.training.frontier import set_test_setting
+
+    m = tiny(gating="dense").eval()
+    batch = make_batch(VEC, missing=False)
+    full = m(batch).logits
+    m.set_calibration(budget=1)
+    assert m.gating == "topk" and m.budget == 1
+    one = m(batch)
+    assert int(one.routing["active"][:, 1:].sum(1).max()) == 1
+    m.set_calibration()
+    assert m.gating == "dense"
+    torch.testing.assert_close(m(batch).logits, full)
+    set_test_setting(m, budget=0)
+    assert m.gating == "topk" and m.budget == 0
+    set_test_setting(m)
+    assert m.gating == "dense"
+    m.set_budget(0)  # the Python API too: the shared agent alone
+    assert m.gating == "topk" and int(m(batch).routing["active"][:, 1:].sum()) == 0
+    m.set_budget(None)
+    assert m.gating == "dense"
+
+
 def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_validation() -> None:
     pytest.importorskip("lightgbm")
     from dain.data.spec import make_batch as data_batch

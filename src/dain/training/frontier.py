@@ -79,7 +79,7 @@ def set_test_setting(model: torch.nn.Module, budget: int | None = None, adaptive
     from dain.training.runner import apply_budget
 
     model.set_budget(None)
-    model.set_gating(model.cfg.gating, model.cfg.threshold)
+    model.set_gating(model.trained_gating, model.cfg.threshold)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DainWarning)
         apply_budget(model, budget, adaptive)
