@@ -324,11 +324,16 @@ class DAIN(nn.Module):
     # ------------------------------------------------------------------ internals
     def prepare(self, data, cache_dir=None, log=None) -> None:  # noqa: ANN001
         """Before training: cross-fit the tree agent (when there is one); ``log(text)`` reports it (it can take
-        minutes, before the first epoch)."""
-        if self.tree is None:
-            return
+        minutes, before the first epoch); it also says when every agent runs on every row."""
         log = log or (lambda _text: None)
         n = len(data.splits["train"])
+        if self.trained_gating == "dense":
+            log(
+                f"dain: every agent on every row (gating=dense; gating=auto chooses it below "
+                f"{self.cfg.dense_below_rows} training rows, here {n})"
+            )
+        if self.tree is None:
+            return
         log(f"dain: cross-fitting the tree agent ({self.tree.folds} LightGBM folds, {n} training rows)")
         t0 = time.perf_counter()
         self.tree.fit(data, seed=int(torch.initial_seed() % (2**31)), threads=torch.get_num_threads(), log=log)
