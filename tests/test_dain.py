@@ -247,6 +247,9 @@ def test_expected_cost_and_kbits() -> None:
     assert float(dense.detach()) == pytest.approx(2 * 64 * (3 + 2) / 2 / 1000)
     dense.backward()
     assert torch.equal(probs.grad, torch.zeros_like(probs))
+    # a budget of 0 does not silence dense gating's messages (dense ignores the budget)
+    dense0 = expected_kbits(probs, rounds=2, msg_dim=8, msg_bits=8, budget=0, woken=torch.tensor([3, 2]))
+    assert float(dense0.detach()) == pytest.approx(float(dense.detach()))
 
 
 def test_dense_gating_comm_term_counts_every_available_agent() -> None:

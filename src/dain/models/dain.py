@@ -186,8 +186,8 @@ class DAIN(nn.Module):
     @staticmethod
     def resolve_config(cfg: Config, data) -> Config:  # noqa: ANN001
         """The config with its data-dependent defaults decided from ``data`` (its train rows and outputs, never its
-        names): ``tree_agent="auto"`` becomes ``always`` or ``never``. The harness calls it before building and
-        saves the result, so a saved config rebuilds the same model."""
+        names): ``tree_agent="auto"`` becomes ``always`` or ``never``, ``gating="auto"`` ``dense`` or ``topk``. The
+        harness calls it before building and saves the result, so a saved config rebuilds the same model."""
         n_train = len(data.splits["train"])
         if cfg.gating == "auto":
             cfg = dataclasses.replace(cfg, gating="dense" if n_train < cfg.dense_below_rows else "topk")

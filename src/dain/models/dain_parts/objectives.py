@@ -63,7 +63,7 @@ def expected_kbits(
     ``woken`` [B] (agents that message, shared included) replaces the expectation where routing does not decide who
     wakes (dense gating): the cost is then a constant, with no gradient to the router."""
     per_msg = msg_dim * (msg_bits if msg_bits > 0 else 32)
-    if rounds == 0 or budget == 0:
+    if rounds == 0 or (budget == 0 and woken is None):
         return probs.sum() * 0.0
     n = woken.to(probs.dtype) + probs.sum() * 0.0 if woken is not None else 1.0 + budget * (1.0 - probs[:, 0])
     return (rounds * per_msg * n / 1000.0).mean()
