@@ -889,6 +889,10 @@ def test_an_explicit_budget_on_a_dense_trained_model_runs_top_k() -> None:
     assert m.gating == "topk" and int(m(batch).routing["active"][:, 1:].sum()) == 0
     m.set_budget(None)
     assert m.gating == "dense"
+    from dain.validation import budget_is_extrapolated
+
+    assert not budget_is_extrapolated(m, m.num_agents - 1)  # every agent woke in training: no budget extrapolates
+    assert budget_is_extrapolated(tiny(), tiny().num_agents - 1)  # top-k at 2 of more routed agents
 
 
 def test_tree_weight_blends_the_trees_answer_on_every_row_and_is_chosen_on_validation() -> None:

@@ -322,7 +322,10 @@ def check_budget(model: Any, budget: int | None, flag: str = "--budget") -> None
 
 
 def budget_is_extrapolated(model: Any, budget: int | None) -> bool:
-    """Whether a test-time ``budget`` is above the budget the agent model was trained with (``active_agents``)."""
+    """Whether a test-time ``budget`` is above the budget the agent model was trained with (``active_agents``); a
+    dense-trained model woke every agent in training, so no budget is."""
+    if getattr(model, "trained_gating", None) == "dense":
+        return False
     trained = getattr(getattr(model, "cfg", None), "active_agents", None)
     return budget is not None and trained is not None and int(budget) > int(trained)
 
