@@ -28,6 +28,14 @@ def _touch(path: Path, text: str = "") -> Path:
     return path
 
 
+def _missing(root: Path, name: str, why: str) -> None:
+    """The listing says ``name`` is missing, giving ``why``, and its loader refuses for the same reason."""
+    row = _rows(root)[name]
+    assert not row["found"] and why in row["where"]
+    with pytest.raises(DataNotFoundError, match=why):
+        load_dataset(name, root=str(root))
+
+
 def test_physionet2012_is_found_only_with_what_the_default_load_reads(tmp_path: Path) -> None:
     d = tmp_path / "physionet2012"
     _touch(d / "Outcomes-a.txt")
@@ -63,10 +71,7 @@ def test_physionet2012_raindrop_locate_needs_set_c_and_the_splits(tmp_path: Path
 
 def test_avdigits_without_sklearn_digits_is_missing(tmp_path: Path) -> None:
     _touch(tmp_path / "fsdd" / "recordings" / "0_george_0.wav")
-    row = _rows(tmp_path)["avdigits"]
-    assert not row["found"] and "sklearn_digits" in row["where"]
-    with pytest.raises(DataNotFoundError, match="sklearn_digits"):
-        load_dataset("avdigits", root=str(tmp_path))
+    _missing(tmp_path, "avdigits", "sklearn_digits")
     _touch(tmp_path / "sklearn_digits" / "digits.csv.gz")
     row = _rows(tmp_path)["avdigits"]
     assert row["found"] and row["where"] == str(tmp_path / "fsdd")
@@ -97,10 +102,7 @@ def test_mimic4_found_in_an_alternative_folder_only_with_a_modality_file(tmp_pat
     d = tmp_path / "mimic4 Dataset"
     _touch(d / "labels.csv", "subject_id,one_year_mortality\n1,0\n")
     _touch(d / "PTID_splits_mimic.json", "{}")
-    row = _rows(tmp_path)["mimic4"]
-    assert not row["found"] and "none of lab_x.pt" in row["where"]
-    with pytest.raises(DataNotFoundError, match="none of lab_x.pt"):
-        load_dataset("mimic4", root=str(tmp_path))
+    _missing(tmp_path, "mimic4", "none of lab_x.pt")
     _touch(d / "lab_x.npy")
     row = _rows(tmp_path)["mimic4"]
     assert row["found"] and row["where"] == str(d)
@@ -110,10 +112,7 @@ def test_enrico_without_image_folders_is_missing(tmp_path: Path) -> None:
     d = tmp_path / "enrico"
     _touch(d / "design_topics.csv", "screen_id,topic\n1,bare\n")
     (d / "screenshots").mkdir()
-    row = _rows(tmp_path)["enrico"]
-    assert not row["found"] and "wireframes" in row["where"]
-    with pytest.raises(DataNotFoundError, match="wireframes"):
-        load_dataset("enrico", root=str(tmp_path))
+    _missing(tmp_path, "enrico", "wireframes")
     (d / "wireframes").mkdir()
     assert _rows(tmp_path)["enrico"]["found"]
 
@@ -122,10 +121,7 @@ def test_adni_without_modality_files_is_missing(tmp_path: Path) -> None:
     d = tmp_path / "adni"
     _touch(d / "label.csv", "PTID,DIAGNOSIS\ns1,1\n")
     _touch(d / "PTID_splits.json", "{}")
-    row = _rows(tmp_path)["adni"]
-    assert not row["found"] and "no modality files" in row["where"]
-    with pytest.raises(DataNotFoundError, match="no modality files"):
-        load_dataset("adni", root=str(tmp_path))
+    _missing(tmp_path, "adni", "no modality files")
     _touch(d / "clinical" / "clinical_merged.csv", "PTID,x\ns1,1\n")
     assert _rows(tmp_path)["adni"]["found"]
 
