@@ -203,11 +203,6 @@ class DAIN(nn.Module):
         """The gating the model was trained with (``auto`` built without data: topk)."""
         return "topk" if self.cfg.gating == "auto" else self.cfg.gating
 
-    def budget_gating(self) -> str:
-        """The gating that runs an explicit budget of k routed agents: the trained one, except that a dense-trained
-        model runs top-k (dense gating ignores the budget)."""
-        return "topk" if self.trained_gating == "dense" else self.trained_gating
-
     def set_budget(self, k: int | None) -> None:
         """Routed agents per sample besides the shared agent (test-time, no retraining); ``None`` restores the
         trained budget. Dense gating ignores the budget, so on a dense-trained model an explicit ``k`` switches
@@ -266,11 +261,10 @@ class DAIN(nn.Module):
         self.tree_weight = w
         if self.tree is not None:
             self.tree.set_folds(folds or None)
-        self.set_budget(None if budget < 0 else budget)
+        self.set_gating(self.trained_gating, self.cfg.threshold)
+        self.set_budget(None if budget < 0 else budget)  # on a dense-trained model an explicit budget runs top-k
         if c > 0:
             self.set_gating("threshold", c)
-        else:
-            self.set_gating(self.trained_gating if budget < 0 else self.budget_gating(), self.cfg.threshold)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
         # runs saved before calibration existed predict with top-k, as they were scored; runs saved before the tree

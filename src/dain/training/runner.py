@@ -180,7 +180,8 @@ def apply_budget(model: torch.nn.Module, budget: int | None = None, adaptive: fl
     if not hasattr(model, "set_budget"):
         raise DainError(f"model {type(model).__name__} has no agent budget; --budget/--adaptive apply to dain models")
     if budget is not None and adaptive is None and hasattr(model, "set_gating"):
-        model.set_gating(model.budget_gating(), model.cfg.threshold)  # exactly k agents: no calibrated cascade
+        # exactly k agents: no calibrated cascade (set_budget below turns a dense-trained model's gating to top-k)
+        model.set_gating(model.trained_gating, model.cfg.threshold)
     if budget is not None:
         check_budget(model, budget)  # 0..K; above the trained budget: a warning (an extrapolation)
     model.set_budget(None if budget is None else int(budget))  # None: the trained budget, not the calibrated one
