@@ -176,6 +176,58 @@ def test_all_modalities_missing_is_finite() -> None:
         assert torch.isfinite(m(b).logits).all()
 
 
+def test_router_mask_marks_the_real_tokens() -> None:
+    """The routing record marks which grid tokens are real: padded steps and a missing modality are not, a vector
+    modality's one token is (broadcast over the grid)."""
+    m = _model().eval()
+    b = _batch(3)
+    b["mask"][0, 1] = False  # modality b missing in sample 0
+    b["steps"] = {"a": torch.ones(3, 12, dtype=torch.bool), "b": torch.ones(3, 6, dtype=torch.bool)}
+    b["steps"]["a"][1, 6:] = False  # 12 steps pooled 2 per token: tokens 3.. of sample 1 padded
+    b["steps"]["b"][2, ::2] = False
+    with torch.no_grad():
+        mask = m(b).routing["router_mask"]
+    want = torch.ones(3, 3, 6, dtype=torch.bool)
+    want[0, 1] = False
+    want[1, 0, 3:] = False
+    want[2, 1, ::2] = False
+    assert torch.equal(mask, want)
+
+
+def test_explain_averages_router_probs_over_real_tokens_only(tmp_path) -> None:
+    """`dain explain` averages router probabilities over the real tokens: padded tokens (here routed to expert 2
+    only) do not bias the mean, a modality with no real token gives null (not NaN), and a record without a mask
+    (older runs) keeps the plain mean."""
+    from dain.explain import explain_run
+    from dain.training.runner import EvalResult, save_routing
+
+    B, M, T, E = 4, 3, 5, 3
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(B, M, T, E, generator=g), -1)
+    real = torch.rand(B, M, T, generator=g) < 0.6
+    real[0, :2] = True  # modalities a and b have real tokens
+    real[:, 2] = False  # modality v missing in every sample
+    probs[~real] = torch.tensor([0.0, 0.0, 1.0])
+    m = _model()
+    res = EvalResult({}, torch.randn(B, 3), torch.tensor([0, 1, 2, 0]), torch.arange(B).numpy())
+    w = real.unsqueeze(-1).float()
+    want = ((probs * w).sum((0, 2)) / w.sum((0, 2)))[:2]
+    for name, record, expect in (
+        ("masked", {"router_probs": probs, "router_mask": real}, [*want.tolist(), None]),
+        ("older", {"router_probs": probs}, probs.mean((0, 2)).tolist()),
+    ):
+        run = tmp_path / name
+        run.mkdir()
+        res.routing = {k: v.float().numpy() for k, v in record.items()}  # as `evaluate` collects it
+        save_routing(run / "routing.npz", res, m)
+        s = explain_run(run, occlusion=False)["summary"]
+        assert s["router_probs_rows"] == ["a", "b", "v"]
+        got = s["router_probs_mean"]
+        assert len(got) == M
+        for row, exp in zip(got, expect):
+            assert row == (None if exp is None else pytest.approx(exp, abs=1e-4))
+
+
 def test_set_interactions_changes_routing_and_is_saved() -> None:
     m = _model().eval()
     b = _batch()

@@ -46,6 +46,21 @@ def _topk_margin(scores: np.ndarray, active: np.ndarray) -> np.ndarray:
     return np.where(ok, chosen - np.where(ok, left, 0.0), np.nan)
 
 
+def _router_mean(probs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Mean router probability per (row, expert) ``[rows, E]`` of ``probs [B, rows, ..., E]`` (rows: modalities or
+    fusion layers) over the samples and positions where ``mask [B, rows, ...]`` (the model's real tokens) is set,
+    so padding and unobserved tokens, which carry no data, do not bias it; over every position when there is no
+    mask (older records). A row without any real token is NaN. ``probs [B, E]``: one row, the mean over samples."""
+    if probs.ndim < 3:
+        return probs.mean(0, keepdims=True)
+    B, rows, E = probs.shape[0], probs.shape[1], probs.shape[-1]
+    p = probs.reshape(B, rows, -1, E).astype(np.float64)
+    w = np.ones(p.shape[:3]) if mask is None else mask.reshape(B, rows, -1).astype(bool).astype(np.float64)
+    n = w.sum((0, 2))[:, None]
+    total = np.einsum("brt,brte->re", w, p)
+    return np.where(n > 0, total / np.maximum(n, 1.0), np.nan)
+
+
 def _load_for_explain(run: Path, need: bool) -> tuple[Any, Any, str | None]:
     """The run's dataset and model when the data can be read; else (None, None, why)."""
     from dain.training.runner import load_run
@@ -274,12 +289,9 @@ def explain_run(
             )
     for key in ("router_probs",):
         if key in routing:
-            p = routing[key]
-            mat = (
-                p.reshape(p.shape[0], p.shape[1], -1, p.shape[-1]).mean((0, 2))
-                if p.ndim >= 3
-                else p.mean(0, keepdims=True)
-            )
+            p, mask = routing[key], routing.get("router_mask")
+            mat = _router_mean(p, mask)
+            empty = np.isnan(mat).all(1)
             # axis 1: a modality (timemoe) or a fusion layer (the token-MoE baselines); unknown in older records
             axis = str(rec["router_axis"]) if "router_axis" in rec and p.ndim >= 3 else ""
             if axis == "modality" and len(mods) == mat.shape[0]:
@@ -287,15 +299,17 @@ def explain_run(
             else:
                 rows = [f"{axis or '#'} {i}" for i in range(mat.shape[0])]
             fig, ax = plt.subplots(figsize=(6, max(2.5, 0.5 * mat.shape[0] + 1.5)), layout="constrained")
-            im = ax.imshow(mat, aspect="auto", cmap="viridis")
+            im = ax.imshow(mat, aspect="auto", cmap="viridis")  # a row without real tokens (NaN) stays blank
             ax.set_xticks(range(mat.shape[1]), [f"expert {e}" for e in range(mat.shape[1])])
-            ax.set_yticks(range(mat.shape[0]), rows)
+            ax.set_yticks(range(mat.shape[0]), [f"{r} (no tokens)" if e else r for r, e in zip(rows, empty)])
             ax.set_ylabel(axis)
             ax.set_title("Mean router probability per expert")
             fig.colorbar(im, ax=ax)
-            save(fig, "router_probs", f"mean router probability per ({axis or 'row'}, expert)")
+            where = "the real tokens (padding and unobserved tokens left out)" if mask is not None else "all tokens"
+            save(fig, "router_probs", f"mean router probability per ({axis or 'row'}, expert) over {where}")
             summary["router_probs_rows"] = rows
-            summary["router_probs_mean"] = mat.round(4).tolist()
+            # null: a row without any real token in the record (e.g. a modality missing in every test sample)
+            summary["router_probs_mean"] = [None if e else m for m, e in zip(mat.round(4).tolist(), empty)]
     if "bits" in routing:
         summary["comm_bits_per_sample"] = float(routing["bits"].mean())
     (out / "summary.json").write_text(json_text(summary, str(out / "summary.json")))

@@ -399,7 +399,7 @@ class TimeMoE(nn.Module):
     empty, R/U/S losses zero). The tensors are persistent buffers, so they travel with checkpoints.
     """
 
-    router_axis = "modality"  # routing["router_probs"] is [B, M, T, E] (the token-MoE baselines': per layer)
+    router_axis = "modality"  # routing["router_probs"] is [B, M, T, E], "router_mask" [B, M, T] (token-MoE: per layer)
 
     @dataclass
     class Config(BaseModelConfig):
@@ -592,7 +592,8 @@ class TimeMoE(nn.Module):
         stats: dict[str, torch.Tensor] = {}
         record: dict[str, torch.Tensor] = {}
         if routing:
-            record = {"router_probs": routing["probs"], "expert_choice": routing["choice"]}
+            # router_mask: the real tokens of present modalities, the only ones whose router_probs mean anything
+            record = {"router_probs": routing["probs"], "router_mask": s.present, "expert_choice": routing["choice"]}
             fp = routing["flat_probs"]
             n = max(fp.shape[0], 1)
             ent = -(fp * (fp + 1e-9).log()).sum(-1)

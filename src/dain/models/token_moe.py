@@ -58,12 +58,14 @@ class TokenFusionModel(nn.Module):
 
 class RoutingLog:
     """Per-layer expert choices (-1: none, dropped or not routed) and router probabilities of the routed tokens,
-    scattered back to all ``B * L`` positions."""
+    scattered back to all ``B * L`` positions, and which positions were routed (the others, e.g. padding, have no
+    routing: their probabilities are 0)."""
 
     def __init__(self, B: int, L: int, k: int, E: int) -> None:
         self.B, self.L, self.k, self.E = B, L, k, E
         self.choices: list[torch.Tensor] = []
         self.probs: list[torch.Tensor] = []
+        self.routed: list[torch.Tensor] = []
 
     def add(self, r: Routing, routed: torch.Tensor, like: torch.Tensor) -> None:
         """Log one layer: ``r`` over the flat positions where ``routed [B * L]`` is True; ``like`` gives dtype and
@@ -72,11 +74,14 @@ class RoutingLog:
         ch = torch.where(r.keep, r.idx, torch.full_like(r.idx, -1))
         self.choices.append(torch.full((n, self.k), -1, dtype=torch.long, device=like.device).index_put((routed,), ch))
         self.probs.append(like.new_zeros(n, self.E).index_put((routed,), r.probs.detach()))
+        self.routed.append(routed)
 
     def record(self) -> dict[str, torch.Tensor]:
-        """``expert_choice`` [B, layers, L, k] and ``router_probs`` [B, layers, L, E]."""
+        """``expert_choice`` [B, layers, L, k], ``router_probs`` [B, layers, L, E] and ``router_mask`` [B, layers, L]
+        (True where the layer routed the token)."""
         B, L = self.B, self.L
         return {
             "expert_choice": torch.stack(self.choices, 1).view(B, L, -1, self.k).transpose(1, 2),
             "router_probs": torch.stack(self.probs, 1).view(B, L, -1, self.E).transpose(1, 2),
+            "router_mask": torch.stack(self.routed, 1).view(B, L, -1).transpose(1, 2),
         }
