@@ -702,6 +702,55 @@ def test_tree_agent_out_of_fold_on_train_rows_and_saved_with_the_model() -> None
     assert isinstance(pickle.loads(pickle.dumps(again)), type(again))  # torch.save(model) / ddp_spawn need it
 
 
+def test_tree_agent_screens_wide_features_on_each_folds_own_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``screen_above_bins`` bins over the summary columns each fold's booster is fitted on the ``SCREEN_KEEP``
+    columns its own screen ranks highest, the screen sees only that fold's fit rows (so the held-out rows stay
+    out-of-fold), and the columns travel with the saved boosters; below it no booster is screened."""
+    pytest.importorskip("lightgbm")
+    import numpy as np
+
+    from dain.data.spec import make_batch as data_batch
+    from dain.models.dain_parts import tree_agent
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=240)
+    test = data_batch(data, data.splits["test"])
+    plain = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    plain.prepare(data)
+    plain.tree._get_boosters()
+    assert all(c is None for c in plain.tree._columns)  # few features: every booster reads every column
+
+    monkeypatch.setattr(tree_agent, "SCREEN_KEEP", 3)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    m.tree.screen_above_bins = 2
+    screened, fitted = [], []
+    real_screen, real_train = m.tree.screen, m.tree.train_booster
+    m.tree.screen = lambda p, x, y, rows: (screened.append(set(rows.tolist())), real_screen(p, x, y, rows))[1]
+    m.tree.train_booster = lambda p, x, y, rows, val, screen: (
+        fitted.append(set(rows.tolist()) if screen else None),
+        real_train(p, x, y, rows, val, screen=screen),
+    )[1]
+    lines: list[str] = []
+    m.prepare(data, log=lines.append)
+    assert "each fold fits on the 3 its own screening booster ranks highest" in lines[1]
+    assert len(screened) == m.tree.folds and screened == fitted  # one screen per fold, on that fold's fit rows
+    train = set(np.asarray(data.splits["train"]).tolist())
+    held = [train - rows for rows in screened]  # each fold's out-of-fold rows: never seen by its screen
+    assert set().union(*held) == train and sum(len(h) for h in held) == len(train)
+    m.tree._get_boosters()
+    width = m.tree.arrays(data)[0].shape[1]
+    for cols in m.tree._columns:
+        assert cols is not None and 1 <= len(cols) <= 3 and np.all(np.diff(cols) > 0) and cols.max() < width
+    logits = m.eval().tree(test)  # each booster reads its own columns (the full width would not fit them)
+    assert logits.shape == (len(data.splits["test"]), 3)
+    assert (logits.argmax(1) == test["target"]).float().mean() > 0.5  # the kept columns carry the classes
+    again = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    again.load_state_dict(m.state_dict())
+    torch.testing.assert_close(again.eval().tree(test), logits)
+    for a, b in zip(again.tree._columns, m.tree._columns, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_tree_agent_multilabel_one_booster_per_label() -> None:
     """Multilabel: each fold fits one binary booster per label; the agent answers one logit per label (out-of-fold on
     training rows), each label's logits follow its own label, and the boosters travel in the state dict."""

@@ -12,7 +12,15 @@ AUROC on the train rows): 5 folds at learning rate 0.02 give 87.5 / 87.2 against
 
 The agent's input to the network is its prediction (logits); a small neural trunk/head on top calibrates it and
 gives the messaging state. Cost: one comparison per tree level visited, counted as one FLOP each
-(:meth:`flops_per_sample`); the feature summaries, like the glimpses, are element-wise and count 0."""
+(:meth:`flops_per_sample`); the feature summaries, like the glimpses, are element-wise and count 0.
+
+Wide data: LightGBM looks for each split over every bin of every column, so on thousands of continuous summary
+features the cross-fit took minutes where late fusion took seconds (2050 columns of 255 bins, 3500 rows: 305 s).
+Where the train split's columns have more than ``SCREEN_ABOVE_BINS`` bins in all (LightGBM's own binning), each fold
+first fits a short screening booster on its own fit rows, keeps the ``SCREEN_KEEP`` columns with the most split gain,
+and fits its booster on those columns only. The screen sees only the fold's fit rows, so the held-out rows'
+predictions stay out-of-fold. A booster's columns are its LightGBM feature names (``Column_<j>``, LightGBM's own
+default naming), so saved models need no extra record."""
 
 from __future__ import annotations
 
@@ -33,6 +41,25 @@ from dain.models.gbm import (
     to_logits,
     tree_comparisons,
 )
+
+# above this many bins over all the summary columns (512 columns of 256 bins) each fold screens its columns first,
+# keeping this many. Measured (docs/results.md, issue 12, 2026-12-07 third session): 2050 columns (523k bins) 5.2x
+# faster, validation AUROC +0.5; 10040 columns (1.4M bins) 4.6x faster, -0.2; mfeat (80k bins, multiclass) 2.2x
+# faster, equal; P12 (116k bins: piecewise-linear columns with few distinct values) 3x faster but -0.1 on 3 splits,
+# where the unscreened cross-fit takes 3 minutes of a 10-minute fit: below the threshold, not screened
+SCREEN_ABOVE_BINS = 512 * 256
+SCREEN_KEEP = 256
+# the screening booster: a fixed short run at a high learning rate over all the columns (no early stopping: its only
+# use is the ranking by gain)
+SCREEN_ROUNDS, SCREEN_LEARNING_RATE = 50, 0.1
+
+
+def columns_of(booster) -> np.ndarray | None:  # noqa: ANN001
+    """The summary-feature columns a booster was fitted on, from its feature names (``Column_<j>``); ``None`` when
+    they are every column in order (no screen)."""
+    names = booster.feature_name()
+    cols = np.array([int(n.rsplit("_", 1)[1]) for n in names], dtype=np.int64)
+    return None if np.array_equal(cols, np.arange(len(cols))) else cols
 
 
 def lightgbm_available() -> bool:
@@ -62,12 +89,15 @@ class TreeAgent(nn.Module):
         learning_rate: float = 0.02,
         num_leaves: int = 31,
         early_stopping: int = 100,
+        screen_above_bins: int = SCREEN_ABOVE_BINS,
     ) -> None:
         super().__init__()
         self.spec, self.folds, self.early_stopping = spec, folds, early_stopping
+        self.screen_above_bins = screen_above_bins
         self.learning_rate, self.num_leaves = learning_rate, num_leaves
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
         self._boosters: list | None = None  # fold-major: fold f, label l at f * labels + l
+        self._columns: list[np.ndarray | None] | None = None  # per booster: its columns (None = all)
         self.booster_task, self.labels = boosters_for(spec)  # labels: boosters per fold
         # out-of-fold logits of the training rows (what the agent answers in training), saved with the weights so
         # that a loaded model trains on them too; a dict row -> logits is built from them on first use
@@ -89,6 +119,13 @@ class TreeAgent(nn.Module):
         ``log(text)`` gets one line per fold (a fold can take minutes on a large train split)."""
         x, y, tr, va = self.arrays(data)
         params = self.params(len(tr) * (self.folds - 1) // self.folds, seed, threads)
+        bins = self.total_bins(params, x, tr)
+        screen = bins > self.screen_above_bins
+        if screen and log is not None:
+            log(
+                f"dain: tree agent: {x.shape[1]} summary columns, {bins} bins: each fold fits on the {SCREEN_KEEP} "
+                "its own screening booster ranks highest"
+            )
         rng = np.random.default_rng(seed)
         fold_of = rng.permutation(len(tr)) % self.folds
         texts, oof = [], {}
@@ -98,11 +135,13 @@ class TreeAgent(nn.Module):
             held_logits, rounds = [], 0
             for label in range(self.labels):
                 yl = y if self.labels == 1 else y[:, label]
-                booster = self.train_booster(params, x, yl, fit_rows, va)
+                booster = self.train_booster(params, x, yl, fit_rows, va, screen=screen)
                 best = booster.best_iteration or None
                 rounds += best or booster.current_iteration()
                 texts.append(booster.model_to_string(num_iteration=best))
-                held_logits.append(to_logits(self.booster_task, booster.predict(x[held], num_iteration=best)))
+                cols = columns_of(booster)
+                xh = x[held] if cols is None else x[held][:, cols]
+                held_logits.append(to_logits(self.booster_task, booster.predict(xh, num_iteration=best)))
             if log is not None:
                 log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
             held_logits = np.concatenate(held_logits, 1)
@@ -112,7 +151,7 @@ class TreeAgent(nn.Module):
         rows = sorted(oof)
         self.oof_rows = torch.tensor(rows, dtype=torch.long)
         self.oof_logits = torch.as_tensor(np.stack([oof[r] for r in rows]), dtype=torch.float32)
-        self._boosters, self._oof, self._path_len = None, oof, None
+        self._boosters, self._columns, self._oof, self._path_len = None, None, oof, None
         return {"trees": float(sum(t.count("Tree=") for t in texts))}
 
     def arrays(self, data: MultimodalDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -131,16 +170,40 @@ class TreeAgent(nn.Module):
             p.update(objective="regression", metric="l2")
         return p
 
-    def train_booster(self, params: dict, x: np.ndarray, y: np.ndarray, rows: np.ndarray, val: np.ndarray):  # noqa: ANN201
-        """One booster on the ``rows`` of ``x``/``y``, early-stopped on the ``val`` rows."""
+    @staticmethod
+    def total_bins(params: dict, x: np.ndarray, rows: np.ndarray) -> int:
+        """Bins over all the columns of ``x[rows]`` as LightGBM bins them: the work of each split search."""
         lgb = _lgb()
+        ds = lgb.Dataset(x[rows], params={"verbose": -1, "num_threads": params["num_threads"]}).construct()
+        return int(sum(ds.feature_num_bin(i) for i in range(ds.num_feature())))
+
+    def train_booster(  # noqa: ANN201
+        self, params: dict, x: np.ndarray, y: np.ndarray, rows: np.ndarray, val: np.ndarray, screen: bool = False
+    ):
+        """One booster on the ``rows`` of ``x``/``y``, early-stopped on the ``val`` rows; with ``screen``, on the
+        columns :meth:`screen` keeps."""
+        lgb = _lgb()
+        xr, xv, names = x[rows], x[val], "auto"
+        if screen:
+            cols = self.screen(params, x, y, rows)
+            xr, xv, names = xr[:, cols], xv[:, cols], [f"Column_{j}" for j in cols]
         return lgb.train(
             params,
-            lgb.Dataset(x[rows], y[rows]),
+            lgb.Dataset(xr, y[rows], feature_name=names),
             num_boost_round=2000,
-            valid_sets=[lgb.Dataset(x[val], y[val])],
+            valid_sets=[lgb.Dataset(xv, y[val], feature_name=names)],
             callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
         )
+
+    def screen(self, params: dict, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The ``SCREEN_KEEP`` columns with the most split gain in a short booster on ``rows`` only (fewer where
+        fewer were split on), in column order."""
+        lgb = _lgb()
+        quick = {**params, "learning_rate": SCREEN_LEARNING_RATE}
+        booster = lgb.train(quick, lgb.Dataset(x[rows], y[rows]), num_boost_round=SCREEN_ROUNDS)
+        gain = booster.feature_importance(importance_type="gain")
+        ranked = np.argsort(-gain, kind="stable")[:SCREEN_KEEP]
+        return np.sort(ranked[gain[ranked] > 0]) if (gain > 0).any() else np.sort(ranked)
 
     def _get_boosters(self) -> list:
         if self._boosters is None:
@@ -149,6 +212,7 @@ class TreeAgent(nn.Module):
             lgb = _lgb()
             texts = bytes(self.model_bytes.cpu().numpy()).decode().split("\n<<<fold>>>\n")
             self._boosters = [lgb.Booster(model_str=t) for t in texts]
+            self._columns = [columns_of(b) for b in self._boosters]
         return self._boosters
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
@@ -158,7 +222,7 @@ class TreeAgent(nn.Module):
                 setattr(self, name, torch.zeros_like(state_dict[key]))
             elif name != "model_bytes":  # saved before the out-of-fold logits were: none
                 state_dict[key] = getattr(self, name)[:0]
-        self._boosters, self._path_len, self._oof = None, None, None
+        self._boosters, self._columns, self._path_len, self._oof = None, None, None, None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _oof_by_row(self) -> dict[int, np.ndarray]:
@@ -179,12 +243,17 @@ class TreeAgent(nn.Module):
     def fold_logits(self, batch: dict, folds: int | None = None) -> list[np.ndarray]:
         """The logits [B, C] on ``batch`` of each of the first ``folds`` folds (``None``: every fold, whatever
         :meth:`set_folds` chose)."""
-        x = batch_features(self.spec, batch)
+        return self.features_logits(batch_features(self.spec, batch), folds)
+
+    def features_logits(self, x: np.ndarray, folds: int | None = None) -> list[np.ndarray]:
+        """:meth:`fold_logits` from summary features ``x`` [B, F] (each booster reads its own columns)."""
         boosters, L, task = self._get_boosters(), self.labels, self.booster_task
-        return [
-            np.concatenate([to_logits(task, b.predict(x)) for b in boosters[f * L : (f + 1) * L]], 1)
-            for f in range(folds or self.folds)
-        ]
+        cols = self._columns
+
+        def logits(i: int) -> np.ndarray:
+            return to_logits(task, boosters[i].predict(x if cols[i] is None else x[:, cols[i]]))
+
+        return [np.concatenate([logits(i) for i in range(f * L, (f + 1) * L)], 1) for f in range(folds or self.folds)]
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Logits [B, C]: out-of-fold predictions for training rows while training, else the mean of the fold
