@@ -10,6 +10,11 @@ run time on data dain has never seen (not for accuracy claims: the signals are m
                      structure) + a vector carrying the class's parity
   F_many_missing     binary, 1000 rows, 12 vectors of 5 columns, each absent for ~30% of rows (mask.npy; NaN there),
                      the label a noisy sum over all twelve (every modality adds a little)
+  G_omics_wide       binary, 600 rows, vectors of 8000, 2000 and 40 columns, an omics-like shape (signal: 5 columns
+                     of the widest, 3 of the second and a product of two narrow ones)
+  H_imbalanced       binary, 4000 rows, ~3% positive (a rare clinical outcome's shape): a vector of 20, a 24-step
+                     sequence of 4 channels (signal: a trend in channel 0) and a vector of 5 noise columns
+  I_small            3 classes, 150 rows, two vectors (10 and 6 columns) with a moderate class shift in each
 
 Usage:
   python benchmarks/byo_shapes.py export ROOT      # ROOT/<name>/ in the folder format of docs/datasets.md
@@ -73,6 +78,25 @@ def export(root: Path) -> None:
     for i, k in enumerate(sorted(mods)):
         mods[k][~mask[:, i]] = np.nan
     _save(root, "F_many_missing", mods, (logit > 0).astype(np.int64), mask)
+
+    n = 600
+    g1, g2, g3 = rng.normal(size=(n, 8000)), rng.normal(size=(n, 2000)), rng.normal(size=(n, 40))
+    logit = g1[:, :5].sum(1) * 0.5 + g2[:, :3].sum(1) * 0.5 + g3[:, 0] * g3[:, 1] + rng.normal(size=n)
+    _save(root, "G_omics_wide", {"g1": g1, "g2": g2, "g3": g3}, (logit > 0).astype(np.int64))
+
+    n = 4000
+    v, noise = rng.normal(size=(n, 20)), rng.normal(size=(n, 5))
+    trend = rng.normal(size=n)
+    seq = rng.normal(size=(n, 24, 4))
+    seq[:, :, 0] += trend[:, None] * np.linspace(0, 1, 24)[None, :]
+    logit = v[:, :3].sum(1) * 0.7 + trend + 0.8 * v[:, 3] * trend + rng.normal(size=n)
+    y = (logit > np.quantile(logit, 0.97)).astype(np.int64)
+    _save(root, "H_imbalanced", {"v": v, "seq": seq, "noise": noise}, y)
+
+    n = 150
+    c = rng.integers(0, 3, n)
+    x1, x2 = rng.normal(size=(n, 10)) + 0.6 * c[:, None], rng.normal(size=(n, 6)) - 0.5 * c[:, None]
+    _save(root, "I_small", {"x1": x1, "x2": x2}, c)
 
 
 def summary(runs: Path) -> None:
