@@ -718,7 +718,9 @@ def test_tree_agent_screens_wide_features_on_each_folds_own_rows(monkeypatch: py
     plain = build_model("dain", data.spec, hidden=16, tree_agent="always")
     plain.prepare(data)
     plain.tree._get_boosters()
-    assert all(c is None for c in plain.tree._columns)  # few features: every booster reads every column
+    width = plain.tree.arrays(data)[0].shape[1]
+    for cols in plain.tree._columns:  # few bins: every booster reads every column
+        assert np.array_equal(cols, np.arange(width))
 
     monkeypatch.setattr(tree_agent, "SCREEN_KEEP", 3)
     m = build_model("dain", data.spec, hidden=16, tree_agent="always")
@@ -738,9 +740,8 @@ def test_tree_agent_screens_wide_features_on_each_folds_own_rows(monkeypatch: py
     held = [train - rows for rows in screened]  # each fold's out-of-fold rows: never seen by its screen
     assert set().union(*held) == train and sum(len(h) for h in held) == len(train)
     m.tree._get_boosters()
-    width = m.tree.arrays(data)[0].shape[1]
     for cols in m.tree._columns:
-        assert cols is not None and 1 <= len(cols) <= 3 and np.all(np.diff(cols) > 0) and cols.max() < width
+        assert 1 <= len(cols) <= 3 and np.all(np.diff(cols) > 0) and cols.max() < width
     logits = m.eval().tree(test)  # each booster reads its own columns (the full width would not fit them)
     assert logits.shape == (len(data.splits["test"]), 3)
     assert (logits.argmax(1) == test["target"]).float().mean() > 0.5  # the kept columns carry the classes
@@ -749,6 +750,26 @@ def test_tree_agent_screens_wide_features_on_each_folds_own_rows(monkeypatch: py
     torch.testing.assert_close(again.eval().tree(test), logits)
     for a, b in zip(again.tree._columns, m.tree._columns, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_tree_agent_booster_on_the_first_columns_reads_only_those() -> None:
+    """A screened booster that kept the first columns (0..k-1) reads those k, not every column (its names are the
+    record of what it read)."""
+    lgb = pytest.importorskip("lightgbm")
+    import numpy as np
+
+    from dain.models.dain_parts.tree_agent import columns_of, select_columns
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    y = (x[:, 0] > 0).astype(float)
+    params = {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5}
+    prefix = lgb.train(params, lgb.Dataset(x[:, :2], y, feature_name=["Column_0", "Column_1"]), num_boost_round=3)
+    cols = columns_of(prefix)
+    assert np.array_equal(cols, [0, 1]) and select_columns(x, cols).shape == (200, 2)
+    prefix.predict(select_columns(x, cols))  # the full 5 columns would be refused by LightGBM
+    full = lgb.train(params, lgb.Dataset(x, y), num_boost_round=3)  # unscreened: LightGBM's own names
+    assert select_columns(x, columns_of(full)) is x
 
 
 def test_tree_agent_multilabel_one_booster_per_label() -> None:

@@ -54,12 +54,14 @@ SCREEN_KEEP = 256
 SCREEN_ROUNDS, SCREEN_LEARNING_RATE = 50, 0.1
 
 
-def columns_of(booster) -> np.ndarray | None:  # noqa: ANN001
-    """The summary-feature columns a booster was fitted on, from its feature names (``Column_<j>``); ``None`` when
-    they are every column in order (no screen)."""
-    names = booster.feature_name()
-    cols = np.array([int(n.rsplit("_", 1)[1]) for n in names], dtype=np.int64)
-    return None if np.array_equal(cols, np.arange(len(cols))) else cols
+def columns_of(booster) -> np.ndarray:  # noqa: ANN001
+    """The summary-feature columns a booster was fitted on (increasing), from its feature names (``Column_<j>``)."""
+    return np.array([int(n.rsplit("_", 1)[1]) for n in booster.feature_name()], dtype=np.int64)
+
+
+def select_columns(x: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``x [N, F]`` restricted to a booster's ``cols`` (no copy when they are all F: an unscreened booster)."""
+    return x if len(cols) == x.shape[1] else x[:, cols]
 
 
 def lightgbm_available() -> bool:
@@ -97,7 +99,7 @@ class TreeAgent(nn.Module):
         self.learning_rate, self.num_leaves = learning_rate, num_leaves
         self.register_buffer("model_bytes", torch.zeros(0, dtype=torch.uint8))
         self._boosters: list | None = None  # fold-major: fold f, label l at f * labels + l
-        self._columns: list[np.ndarray | None] | None = None  # per booster: its columns (None = all)
+        self._columns: list[np.ndarray] | None = None  # per booster: the summary columns it reads
         self.booster_task, self.labels = boosters_for(spec)  # labels: boosters per fold
         # out-of-fold logits of the training rows (what the agent answers in training), saved with the weights so
         # that a loaded model trains on them too; a dict row -> logits is built from them on first use
@@ -139,8 +141,7 @@ class TreeAgent(nn.Module):
                 best = booster.best_iteration or None
                 rounds += best or booster.current_iteration()
                 texts.append(booster.model_to_string(num_iteration=best))
-                cols = columns_of(booster)
-                xh = x[held] if cols is None else x[held][:, cols]
+                xh = select_columns(x[held], columns_of(booster))
                 held_logits.append(to_logits(self.booster_task, booster.predict(xh, num_iteration=best)))
             if log is not None:
                 log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
@@ -251,7 +252,7 @@ class TreeAgent(nn.Module):
         cols = self._columns
 
         def logits(i: int) -> np.ndarray:
-            return to_logits(task, boosters[i].predict(x if cols[i] is None else x[:, cols[i]]))
+            return to_logits(task, boosters[i].predict(select_columns(x, cols[i])))
 
         return [np.concatenate([logits(i) for i in range(f * L, (f + 1) * L)], 1) for f in range(folds or self.folds)]
 
