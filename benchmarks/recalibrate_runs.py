@@ -25,7 +25,8 @@ def recalibrate(run: Path, force: bool = False) -> bool:
         return False
     t = metrics.get("time", {})
     metric = metrics.get("monitor", "val/auto").removeprefix("val/")
-    _finish(cfg, data, model, run, float(t.get("fit_seconds", 0.0)), int(t.get("epochs", 0)), metric)
+    fit, prepare = float(t.get("fit_seconds", 0.0)), float(t.get("prepare_seconds", 0.0))
+    _finish(cfg, data, model, run, fit, int(t.get("epochs", 0)), metric, prepare)
     return True
 
 

@@ -64,7 +64,8 @@ def main() -> int:
         full_val = trees_alone(model, data)
         t = metrics.get("time", {})
         monitor = metrics.get("monitor", "val/auto").removeprefix("val/")
-        _finish(cfg, data, model, dest, float(t.get("fit_seconds", 0.0)), int(t.get("epochs", 0)), monitor)
+        fit, prepare = float(t.get("fit_seconds", 0.0)), float(t.get("prepare_seconds", 0.0))
+        _finish(cfg, data, model, dest, fit, int(t.get("epochs", 0)), monitor, prepare)
         new = json.loads((dest / "metrics.json").read_text())
         row = {"run": str(run), "metric": metric, "trees_val": {"folds": folds_val, "full": full_val}}
         for name, m in (("folds", metrics), ("full", new)):

@@ -36,7 +36,7 @@ def test_fit_json_schema_and_run_dir(mfeat_run: Path) -> None:
     assert m["dataset"] == "mfeat" and m["model"] == "late_fusion" and m["task"] == "multiclass"
     assert {"acc", "macro_f1", "auroc"} <= set(m["test"])
     assert m["efficiency"]["params"] > 0 and m["efficiency"]["flops_per_sample"] > 0
-    assert m["time"]["fit_seconds"] > 0
+    assert m["time"]["fit_seconds"] > 0 and m["time"]["prepare_seconds"] >= 0
     assert m["test"]["acc"] > 0.8  # 4 epochs only; the full target is in benchmarks
     for f in ("config.yaml", "model.safetensors", "routing.npz", "checkpoints/best.ckpt", "logs/metrics.csv"):
         assert (mfeat_run / f).exists(), f
@@ -248,6 +248,44 @@ def test_compare_table_no_epochs_for_gbm() -> None:
     gbm = next(line for line in table if line.startswith("| gbm"))
     lf = next(line for line in table if line.startswith("| late_fusion"))
     assert gbm.endswith("| – | 3.5 |") and lf.endswith("| 0.250 | 5.0 |")
+
+
+def test_compare_fit_seconds_count_the_set_up_before_training() -> None:
+    """``fit s`` is what a fit cost: the training loop plus the set-up before it (DAIN's tree cross-fit); rows saved
+    before the set-up was recorded show their training alone."""
+    from dain.training.compare import markdown_table, stats
+
+    def row(fit: float, prepare: float | None) -> dict:
+        t = {"seconds_per_epoch": stats([1.0]), "fit_seconds": stats([fit]), "epochs": stats([5])}
+        if prepare is not None:
+            t["prepare_seconds"] = stats([prepare])
+        return {"test": {"acc": stats([0.9])}, "efficiency": {}, "time": t}
+
+    summary = {"dataset": "d", "seeds": [0], "results": {"dain": row(5.0, 70.0), "late_fusion": row(5.0, None)}}
+    table = markdown_table(summary).splitlines()
+    assert next(line for line in table if line.startswith("| dain")).endswith("| 1.000 | 75.0 |")
+    assert next(line for line in table if line.startswith("| late_fusion")).endswith("| 1.000 | 5.0 |")
+
+
+def test_fit_records_the_tree_agents_cross_fit_as_set_up_time(tmp_path, capsys) -> None:  # noqa: ANN001
+    """A DAIN fit with its tree agent: ``prepare_seconds`` in metrics.json holds the cross-fit, which the training
+    loop's ``fit_seconds`` does not, and `dain fit` reports the cross-fit's own time on stderr."""
+    pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data"
+    (folder / "modalities").mkdir(parents=True)
+    a, b = rng.normal(size=(200, 6)), rng.normal(size=(200, 3))
+    np.save(folder / "modalities" / "a.npy", a.astype(np.float32))
+    np.save(folder / "modalities" / "b.npy", b.astype(np.float32))
+    np.save(folder / "labels.npy", (a[:, 0] + b[:, 0] > 0).astype(np.int64))
+    out = tmp_path / "run"
+    args = ["fit", "--data", str(folder), "--model", "dain", "--max-epochs", "1", "--set", "hidden=16"]
+    code, _, err = run_cli([*args, "--no-progress", "--out", str(out)], capsys)
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["params"]["tree_agent"] == "always"
+    cross_fit = float(re.search(r"tree agent fitted in ([0-9.]+) s", err).group(1))
+    assert cross_fit > 0 and m["time"]["prepare_seconds"] >= cross_fit
 
 
 def test_merge_splits_pools_every_split_and_seed(tmp_path) -> None:  # noqa: ANN001

@@ -336,6 +336,7 @@ def _fit(
         mode = "min" if lower_is_better(metric) else "max"
     elif task in TIEBREAK_TASKS:
         metric = "select"  # the task's metric, ties broken by validation loss
+    t_prepare = time.perf_counter()
     if hasattr(model, "prepare"):  # data-dependent set-up before training (e.g. DAIN's cross-fitted tree agent)
         quiet = resolve_progress(progress) == "quiet"
         model.prepare(data, out / "cache", log=None if quiet else lambda text: print(text, file=sys.stderr))
@@ -350,6 +351,8 @@ def _fit(
             "pairs": ri.pairs,
         }
         _write_json_atomic(out / "interactions.json", record)
+    # the set-up is part of what a fit costs (DAIN's tree cross-fit: minutes on a large or wide train split)
+    prepare_seconds = time.perf_counter() - t_prepare
     cw = None
     if tc.class_weight == "balanced":
         cw = compute_class_weight(task, data.target[data.splits["train"]], data.spec.num_outputs)
@@ -358,7 +361,7 @@ def _fit(
     if getattr(model, "fit_direct_model", False):  # e.g. gbm: trained directly, not by gradient descent
         t0 = time.perf_counter()
         model.fit_direct(data, seed=tc.seed, modality_dropout=tc.modality_dropout)
-        return _finish(cfg, data, model, out, time.perf_counter() - t0, 0, metric)
+        return _finish(cfg, data, model, out, time.perf_counter() - t0, 0, metric, prepare_seconds)
     module = FusionModule(model, data.spec, tc, cw)
     train_loader = make_loader(data, "train", tc.batch_size, True, tc.seed, tc.balanced_batches)
     val_loader = make_loader(data, "val", max(256, tc.batch_size), False, tc.seed)
@@ -410,7 +413,7 @@ def _fit(
         module.load_state_dict(state)
     if not trainer.is_global_zero:
         return {}
-    return _finish(cfg, data, module.model, out, fit_seconds, epochs, metric)
+    return _finish(cfg, data, module.model, out, fit_seconds, epochs, metric, prepare_seconds)
 
 
 def _finish(
@@ -421,8 +424,11 @@ def _finish(
     fit_seconds: float,
     epochs: int,
     metric: str,
+    prepare_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Save best weights, evaluate val/test, write routing record and metrics.json (last, atomically)."""
+    """Save best weights, evaluate val/test, write routing record and metrics.json (last, atomically).
+    ``fit_seconds``: the training loop; ``prepare_seconds``: the data-dependent set-up before it (the model's
+    ``prepare``, an interaction estimate)."""
     from safetensors.torch import save
 
     tc = cfg.train
@@ -460,6 +466,7 @@ def _finish(
         **({"label_thresholds": thresholds} if thresholds is not None else {}),
         "time": {
             "fit_seconds": round(fit_seconds, 3),
+            "prepare_seconds": round(prepare_seconds, 3),
             "epochs": epochs,
             "seconds_per_epoch": round(fit_seconds / max(epochs, 1), 4),
         },
