@@ -15,6 +15,8 @@ run time on data dain has never seen (not for accuracy claims: the signals are m
   H_imbalanced       binary, 4000 rows, ~3% positive (a rare clinical outcome's shape): a vector of 20, a 24-step
                      sequence of 4 channels (signal: a trend in channel 0) and a vector of 5 noise columns
   I_small            3 classes, 150 rows, two vectors (10 and 6 columns) with a moderate class shift in each
+  J_30_modalities    binary, 2000 rows, 30 vectors of 4 columns (sensor-array-like), the label from 6 of them
+                     (three single-modality terms and a cross-modality product)
 
 Usage:
   python benchmarks/byo_shapes.py export ROOT      # ROOT/<name>/ in the folder format of docs/datasets.md
@@ -97,6 +99,12 @@ def export(root: Path) -> None:
     c = rng.integers(0, 3, n)
     x1, x2 = rng.normal(size=(n, 10)) + 0.6 * c[:, None], rng.normal(size=(n, 6)) - 0.5 * c[:, None]
     _save(root, "I_small", {"x1": x1, "x2": x2}, c)
+
+    n = 2000
+    mods = {f"s{i:02d}": rng.normal(size=(n, 4)) for i in range(30)}
+    logit = mods["s00"][:, 0] + mods["s01"][:, 0] + mods["s02"][:, 0] + 1.5 * mods["s10"][:, 0] * mods["s20"][:, 0]
+    logit += 0.5 * mods["s29"][:, 1] + 0.7 * rng.normal(size=n)
+    _save(root, "J_30_modalities", mods, (logit > 0).astype(np.int64))
 
 
 def summary(runs: Path) -> None:
