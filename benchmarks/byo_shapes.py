@@ -17,6 +17,9 @@ run time on data dain has never seen (not for accuracy claims: the signals are m
   I_small            3 classes, 150 rows, two vectors (10 and 6 columns) with a moderate class shift in each
   J_30_modalities    binary, 2000 rows, 30 vectors of 4 columns (sensor-array-like), the label from 6 of them
                      (three single-modality terms and a cross-modality product)
+  K_irregular        binary, 1500 rows, an irregularly sampled 48-step sequence of 5 channels (.npz with a "steps"
+                     mask, ~25% of steps observed; the label from channel 0's level and its last value) + a static
+                     vector of 4
 
 Usage:
   python benchmarks/byo_shapes.py export ROOT      # ROOT/<name>/ in the folder format of docs/datasets.md
@@ -105,6 +108,21 @@ def export(root: Path) -> None:
     logit = mods["s00"][:, 0] + mods["s01"][:, 0] + mods["s02"][:, 0] + 1.5 * mods["s10"][:, 0] * mods["s20"][:, 0]
     logit += 0.5 * mods["s29"][:, 1] + 0.7 * rng.normal(size=n)
     _save(root, "J_30_modalities", mods, (logit > 0).astype(np.int64))
+
+    n, t = 1500, 48
+    level, static = rng.normal(size=n), rng.normal(size=(n, 4))
+    seq = rng.normal(size=(n, t, 5)) * 0.8
+    seq[:, :, 0] += level[:, None] + np.linspace(0, 1, t)[None, :] * static[:, :1]
+    steps = rng.random((n, t)) < 0.25
+    steps[np.arange(n), rng.integers(0, t, n)] = True  # every row observes one step at least
+    seq[~steps] = 0.0
+    last = seq[np.arange(n), t - 1 - np.argmax(steps[:, ::-1], axis=1), 0]
+    logit = level + 0.7 * last + 0.5 * static[:, 1] + 0.5 * rng.normal(size=n)
+    d = root / "K_irregular"
+    (d / "modalities").mkdir(parents=True, exist_ok=True)
+    np.savez(d / "modalities" / "vitals.npz", x=seq.astype(np.float32), steps=steps)
+    np.save(d / "modalities" / "static.npy", static.astype(np.float32))
+    np.save(d / "labels.npy", (logit > 0).astype(np.int64))
 
 
 def summary(runs: Path) -> None:

@@ -41,9 +41,9 @@ fit --model dain --seed 1 --set lambda_spec=0 --set lambda_route=0 --set lambda_
 for s in 0 1 2; do fit --model dain --seed $s --set agent_width=128 --out "$OUT/runs/E_image-dain-s$s-w128"; done
 python benchmarks/byo_shapes.py summary "$OUT/runs" > "$OUT/byo_runs.jsonl"
 
-# 4. three more shapes, every default, 3 seeds: 150 rows, a rare binary outcome, 30 modalities (two fits at a time)
-for d in I_small H_imbalanced J_30_modalities; do
-  jobs=1; [ $d = J_30_modalities ] && jobs=2
+# 4. four more shapes, every default, 3 seeds: 150 rows, a rare binary outcome, 30 modalities, an irregular series
+for d in I_small H_imbalanced J_30_modalities K_irregular; do
+  jobs=1; [ $d = J_30_modalities ] || [ $d = K_irregular ] && jobs=2
   dain compare --data "$OUT/byo/$d" --models dain,late_fusion,gbm --seeds 3 --jobs $jobs --threads 1 --quiet \
     --no-frontier --out "$OUT/cmp_$d"
 done
