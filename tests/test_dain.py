@@ -835,6 +835,39 @@ def test_tree_agent_regression_predicts_the_target_and_blends() -> None:
     assert m.tree_weight == (rec["chosen"] or {}).get("tree_weight", 0.0)
 
 
+def test_tree_weight_one_runs_no_encoder_for_the_consensus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When calibration gives the trees the whole answer (w = 1), the consensus is weighted 0: the chosen setting is
+    budget 0 (the shared agent alone beside the trees), which answers exactly as the trained budget with the same
+    blend, and runs no encoder, so its FLOPs are lower."""
+    pytest.importorskip("lightgbm")
+    from dain.data.spec import make_batch as data_batch
+    from dain.training import adaptive
+    from dain.training.adaptive import calibrate_inference
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=1200)  # 840 training rows; 180 validation rows pass the size check at tolerance 0.01
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    m.prepare(data)
+    test = data_batch(data, data.splits["test"])
+    m.eval().set_calibration(tree_weight=1.0)
+    with torch.no_grad():
+        trained_budget = m(test)
+    full_flops = m.flops_per_sample(test)
+    monkeypatch.setattr(adaptive, "_tree_weight", lambda *args: (1.0, []))
+    rec = calibrate_inference(m, data, "acc", 0.01, (0.9,))
+    assert {k: rec["chosen"][k] for k in ("budget", "threshold", "tree_weight")} == {
+        "budget": 0,
+        "threshold": None,
+        "tree_weight": 1.0,
+    }
+    assert m.budget == 0 and m.tree_weight == 1.0
+    with torch.no_grad():
+        out = m(test)
+    torch.testing.assert_close(out.logits, trained_budget.logits)  # the same answers: the trees'
+    assert not out.routing["encoders_run"].any()  # no encoder ran
+    assert m.flops_per_sample(test) < full_flops
+
+
 def test_trees_on_several_regression_targets_one_booster_each() -> None:
     """Regression with several targets: the tree agent and gbm fit one booster per target (per fold), and each
     column of their answer follows its own target."""

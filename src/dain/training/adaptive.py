@@ -22,7 +22,10 @@ choosing anyway cost 5.5 test points.
 With the tree agent (``tree_agent``), the same step then chooses the weight of the trees' answer in a blend with the
 consensus (:func:`_tree_weight`; on P12 the consensus alone scored test AUROC 87.51, the trees alone 88.09 and the
 blend fitted offline on validation 88.07, with AUPRC 58.54 / 58.87 / 59.33), and, with a blend, how many fold
-boosters it scores (:func:`_tree_folds`, by the same bound against all of them).
+boosters it scores (:func:`_tree_folds`, by the same bound against all of them). At weight 1 the consensus has no
+say in the answer, so the setting becomes budget 0: the shared agent alone runs beside the trees, and no encoder or
+routed agent runs for a consensus weighted 0 (the answers are the same; on a 2050-column folder, where calibration
+gave the trees the whole answer, the forward had run every encoder for nothing).
 
 The choice is stored in the model (``DAIN.set_calibration``; saved with the weights), so a loaded run predicts the
 way it was scored. ``dain test --budget K`` / ``--adaptive C`` override it."""
@@ -271,7 +274,10 @@ def calibrate_inference(
         base = evals[(best["budget"], best["threshold"]) if best else (None, None)]
         weight, record["tree_weights"] = _tree_weight(model, data, metric, tolerance, chosen or {}, base)
         if weight is not None:
-            chosen = record["chosen"] = {**(chosen or {"budget": None, "threshold": None}), "tree_weight": weight}
+            setting = chosen or {"budget": None, "threshold": None}
+            if weight >= 1.0:  # the trees give the whole answer: run no encoder or routed agent for a consensus
+                setting = {"budget": 0, "threshold": None}  # weighted 0 (the shared agent alone; same answers)
+            chosen = record["chosen"] = {**setting, "tree_weight": weight}
             folds, record["tree_folds"] = _tree_folds(model, data, metric, tolerance, chosen)
             if folds is not None:
                 chosen["tree_folds"] = folds
