@@ -47,3 +47,10 @@ for d in I_small H_imbalanced J_30_modalities K_irregular; do
   dain compare --data "$OUT/byo/$d" --models dain,late_fusion,gbm --seeds 3 --jobs $jobs --threads 1 --quiet \
     --no-frontier --out "$OUT/cmp_$d"
 done
+
+# 5. calibration at tree weight 1 (06f9da2): A's DAIN run recalibrated on its own weights, and CPU time side by side
+cp -r "$OUT/runs/A_binary_highdim-dain" "$OUT/runs_A_recal"
+python benchmarks/recalibrate_runs.py --force "$OUT/runs_A_recal"
+python -c "from dain.training.frontier import measure_latency as m; import json, sys; d = sys.argv[1]; print(json.dumps(
+  m({'trained budget': f'{d}/runs/A_binary_highdim-dain', 'budget 0': f'{d}/runs_A_recal',
+     'late_fusion': f'{d}/runs/A_binary_highdim-late_fusion'}, rounds=9)))" "$OUT"
