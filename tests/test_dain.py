@@ -868,6 +868,23 @@ def test_tree_weight_one_runs_no_encoder_for_the_consensus(monkeypatch: pytest.M
     assert m.flops_per_sample(test) < full_flops
 
 
+def test_small_validation_still_chooses_the_tree_blend() -> None:
+    """Below the validation size that resolves the tolerance, no cheaper setting (budget, cascade, fold count) is
+    chosen, but the tree blend is still tried: it must beat the consensus alone on validation within the bound."""
+    pytest.importorskip("lightgbm")
+    from dain.training.adaptive import calibrate_inference, min_val_rows
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=600)  # 90 validation rows
+    assert len(data.splits["val"]) < min_val_rows(0.003)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    m.prepare(data)  # the boosters are fitted; the network is untrained, so the trees answer far better
+    rec = calibrate_inference(m, data, "acc", 0.003)
+    assert "skipped" in rec and rec["settings"] == [] and "tree_folds" not in rec
+    assert rec["chosen"]["tree_weight"] > 0 and m.tree_weight == rec["chosen"]["tree_weight"]
+    assert all(t["better"] for t in rec["tree_weights"] if t["tree_weight"] == rec["chosen"]["tree_weight"])
+
+
 def test_trees_on_several_regression_targets_one_booster_each() -> None:
     """Regression with several targets: the tree agent and gbm fit one booster per target (per fold), and each
     column of their answer follows its own target."""
