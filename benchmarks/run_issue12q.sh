@@ -54,3 +54,12 @@ python benchmarks/recalibrate_runs.py --force "$OUT/runs_A_recal"
 python -c "from dain.training.frontier import measure_latency as m; import json, sys; d = sys.argv[1]; print(json.dumps(
   m({'trained budget': f'{d}/runs/A_binary_highdim-dain', 'budget 0': f'{d}/runs_A_recal',
      'late_fusion': f'{d}/runs/A_binary_highdim-late_fusion'}, rounds=9)))" "$OUT"
+
+# 6. the tree blend on small validation splits (24c6f18): replayed on finished runs, then the harness's finishing
+#    step on copies (MIMIC-IV demo, P12 cuts and F with dense gating: issue12p's runs)
+python benchmarks/tree_weight_small_val.py "$OUT/cmp_J_30_modalities" "$OUT/cmp_K_irregular" "$OUT/cmp_I_small" \
+  "$OUT/runs/G_omics_wide-dain" > "$OUT/tree_weight_small_val.jsonl"
+for d in cmp_J_30_modalities cmp_K_irregular runs/G_omics_wide-dain; do
+  mkdir -p "$OUT/recal/$(dirname $d)" && cp -r "$OUT/$d" "$OUT/recal/$d"
+done
+python benchmarks/recalibrate_runs.py --force "$OUT/recal"
