@@ -241,7 +241,7 @@ def calibrate_inference(
             "settings": [],
         }
         # the tree blend is a choice for accuracy, not for compute: it must beat w = 0 on validation, and its bound
-        # widens with fewer rows (15-row splits never passed it; 90-300 rows chose a weight in 10 of 12 runs, none
+        # widens with fewer rows (15-row splits never passed it; 90-300 rows chose a weight in 11 of 14 runs, none
         # lower on test: docs/results.md, issue 12, 2026-12-07 third session)
         return _choose_tree_blend(model, data, metric, tolerance, record, None, fold_counts=False)
 
