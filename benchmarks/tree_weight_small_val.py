@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from dain.data.spec import make_batch
 from dain.training.adaptive import _tree_weight
 from dain.training.metrics import MONITOR, compute_metrics
 from dain.training.runner import evaluate, load_run
@@ -39,7 +40,7 @@ def main() -> None:
             w, tried = _tree_weight(model, data, metric, tol, {}, val)
             model.set_calibration()
             with torch.no_grad():
-                trees = model.tree(__import__("dain").data.spec.make_batch(data, test.index)).to(test.logits.dtype)
+                trees = model.tree(make_batch(data, test.index)).to(test.logits.dtype)
             weight = w or 0.0
             blended = (1.0 - weight) * test.logits + weight * trees
             at_w = compute_metrics(spec.task, blended, test.target, spec.num_outputs, only=metric)[metric]
