@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,31 @@ def test_explain_writes_png_and_html(dain_run: Path, tmp_path, capsys) -> None:
     occ = s["occlusion"]
     assert set(occ["modalities"]) == {"fou", "fac", "kar", "pix", "zer", "mor"} and len(occ["agents"]) == 9
     assert all(0.0 <= r["change"] <= 1.0 for r in occ["modalities"].values())
+
+
+def test_explain_reports_the_inference_setting(dain_run: Path, tmp_path, capsys) -> None:
+    """The report and summary say which setting calibration chose (a tree blend would be invisible in the figures),
+    and that a command-line budget replaced it for the re-run."""
+    from dain.explain import setting_text
+
+    run = tmp_path / "run"
+    shutil.copytree(dain_run, run)
+    m = json.loads((run / "metrics.json").read_text())
+    chosen = {"budget": 0, "threshold": None, "tree_weight": 1.0, "tree_folds": 2}
+    m["adaptive"] = {**(m.get("adaptive") or {}), "chosen": chosen}
+    (run / "metrics.json").write_text(json.dumps(m))
+    assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["inference_setting"] == chosen and "inference_setting_overridden_by" not in s
+    html = (tmp_path / "ex" / "report.html").read_text()
+    assert "the trees alone answer" in html and "first 2 fold boosters" in html
+    assert setting_text({"budget": None, "threshold": 0.95}) == (
+        "Inference setting chosen on validation: the trained budget, a confidence cascade at 0.95."
+    )
+    assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex2"), "--budget", "1", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["summary"]
+    assert s["inference_setting_overridden_by"] == {"budget": 1, "adaptive": None}
+    assert "re-ran the test split" in (tmp_path / "ex2" / "report.html").read_text()
 
 
 def test_explain_of_a_dense_run_shows_no_top_k_margin(tmp_path, capsys) -> None:

@@ -150,6 +150,11 @@ def explain_run(
         summary["missing"] = missing_report
     if routed:
         summary["test_rerun"] = rerun.metrics
+    chosen = (metrics.get("adaptive") or {}).get("chosen")
+    if chosen:  # what the saved model runs: without it a blend with the trees would be invisible in the figures
+        summary["inference_setting"] = chosen
+        if budget is not None or adaptive is not None:
+            summary["inference_setting_overridden_by"] = {"budget": budget, "adaptive": adaptive}
 
     def save(fig, name: str, caption: str) -> None:
         p = out / f"{name}.png"
@@ -380,6 +385,25 @@ def _fmt_drop(metric: str, drop: float) -> str:
     return f"{drop:+.3f}" if metric in RAW_METRICS else f"{100 * drop:+.1f}"
 
 
+def setting_text(chosen: dict[str, Any]) -> str:
+    """One sentence on the inference setting calibration chose on validation (``metrics.json``'s
+    ``adaptive.chosen``)."""
+    budget, threshold = chosen.get("budget"), chosen.get("threshold")
+    w, folds = chosen.get("tree_weight"), chosen.get("tree_folds")
+    parts = [
+        "the trained budget" if budget is None else f"a budget of {budget} routed agent(s) per sample",
+        *([] if threshold is None else [f"a confidence cascade at {threshold:g}"]),
+    ]
+    text = "Inference setting chosen on validation: " + ", ".join(parts)
+    if w:
+        text += (
+            f"; the answer is (1 - {w:g}) x consensus + {w:g} x the tree agent on every row"
+            + (" (weight 1: the trees alone answer, and only the shared agent runs beside them)" if w >= 1 else "")
+            + ("" if not folds else f", scoring the first {folds} fold boosters")
+        )
+    return text + "."
+
+
 def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>dain explain</title>",
@@ -390,6 +414,11 @@ def _html(summary: dict[str, Any], files: list[str], metrics: dict[str, Any]) ->
         + ", ".join(f"{html.escape(k)} = {v:.4f}" for k, v in (metrics.get("test") or {}).items() if v is not None)
         + "</p>",
     ]
+    if summary.get("inference_setting"):
+        note = setting_text(summary["inference_setting"])
+        if summary.get("inference_setting_overridden_by"):
+            note += " This report re-ran the test split with the routing given on the command line instead."
+        parts.append(f"<p>{html.escape(note)}</p>")
     miss = summary.get("missing")
     if miss:
         gone = ", ".join(f"{n} from {100 * f:.1f}% of samples" for n, f in miss["removed_fraction"].items() if f)
