@@ -295,8 +295,7 @@ def _choose_tree_blend(
     tree = getattr(model, "tree", None)
     if tree is None or not tree.fitted:
         return record
-    chosen = record["chosen"]
-    model.set_calibration(**(chosen or {}))
+    chosen = record["chosen"]  # already set on the model by the caller
     base = evaluate(model, data, "val") if base is None else base
     weight, record["tree_weights"] = _tree_weight(model, data, metric, tolerance, chosen or {}, base)
     if weight is not None:

@@ -184,10 +184,11 @@ class TreeAgent(nn.Module):
         """One booster on the ``rows`` of ``x``/``y``, early-stopped on the ``val`` rows; with ``screen``, on the
         columns :meth:`screen` keeps."""
         lgb = _lgb()
-        xr, xv, names = x[rows], x[val], "auto"
-        if screen:
+        if screen:  # one copy of the kept columns only (the screen has read every column of these rows)
             cols = self.screen(params, x, y, rows)
-            xr, xv, names = xr[:, cols], xv[:, cols], [f"Column_{j}" for j in cols]
+            xr, xv, names = x[np.ix_(rows, cols)], x[np.ix_(val, cols)], [f"Column_{j}" for j in cols]
+        else:
+            xr, xv, names = x[rows], x[val], "auto"
         return lgb.train(
             params,
             lgb.Dataset(xr, y[rows], feature_name=names),
