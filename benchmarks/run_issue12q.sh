@@ -63,3 +63,14 @@ for d in cmp_J_30_modalities cmp_K_irregular runs/G_omics_wide-dain; do
   mkdir -p "$OUT/recal/$(dirname $d)" && cp -r "$OUT/$d" "$OUT/recal/$d"
 done
 python benchmarks/recalibrate_runs.py --force "$OUT/recal"
+
+# 7. gbm beside the one-seed folders and E, and DAIN on E with its tree agent forced on (measured after the review)
+for d in A_binary_highdim G_omics_wide; do
+  dain fit --data "$OUT/byo/$d" --model gbm --seed 0 --threads 1 --no-progress --quiet --out "$OUT/gbmruns/$d-gbm"
+done
+for s in 0 1 2; do
+  dain fit --data "$OUT/byo/E_image" --model gbm --seed $s --threads 1 --no-progress --quiet --out "$OUT/gbmruns/E_image-gbm-s$s"
+done
+dain fit --data "$OUT/byo/E_image" --model dain --seed 0 --threads 1 --no-progress --quiet --set tree_agent=always \
+  --out "$OUT/gbmruns/E_image-dain-trees-s0"
+python benchmarks/byo_shapes.py summary "$OUT/gbmruns" > "$OUT/byo_gbm_and_E_trees.jsonl"
