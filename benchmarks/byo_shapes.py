@@ -138,6 +138,7 @@ def summary(runs: Path) -> None:
             "test": round(100 * d["test"][key], 2) if key != "mae" else round(d["test"][key], 4),
             "flops": round(d["efficiency"]["flops_per_sample"]),
             "fit_seconds": d["time"]["fit_seconds"],
+            "prepare_seconds": d["time"].get("prepare_seconds"),  # the tree agent's cross-fit (recorded since 6674ce4)
             "epochs": d["time"]["epochs"],
             "chosen": (d.get("adaptive") or {}).get("chosen"),
         }

@@ -101,6 +101,11 @@ def tiny_multilabel_dataset(n: int = 240) -> MultimodalDataset:
     return retarget(d, "multilabel", y)
 
 
+# DAIN's tree agent on mfeat's 10 classes is a cross-fit of minutes; tests of routing, resuming and the CLI run
+# without it (the tree agent's own tests use tiny data, tests/test_dain.py)
+NO_TREES = ("--set", "tree_agent=never")
+
+
 def fit_mfeat(out: Path, model: str, *extra: str, epochs: int = 1, hidden: int = 16) -> dict:
     """Train a small model on mfeat through the CLI; return its metrics.json (the run directory is ``out``)."""
     import json

@@ -914,14 +914,15 @@ def test_trees_on_several_regression_targets_one_booster_each() -> None:
 
 def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resolved() -> None:
     """``tree_agent=auto``: a tree agent for a task with enough training rows (LightGBM installed), none for small
-    splits or more than 8 classes or labels; the harness resolves it before building and saves the resolved value."""
+    splits or more than ``TREE_AUTO_MAX_OUTPUTS`` classes or labels; the harness resolves it before building and saves
+    the resolved value."""
     pytest.importorskip("lightgbm")
     import dataclasses
 
     import numpy as np
 
     from dain.config import RunConfig
-    from dain.models.dain import DAIN
+    from dain.models.dain import DAIN, TREE_AUTO_MAX_OUTPUTS
     from dain.training.runner import build_from_config
     from tests.conftest import retarget, tiny_dataset, tiny_multilabel_dataset
 
@@ -940,14 +941,19 @@ def test_tree_agent_auto_is_decided_from_the_task_and_train_rows_and_saved_resol
     d = tiny_dataset(n=240)
     assert DAIN.resolve_config(small_min, d).tree_agent == "always"  # multiclass, 3 classes
     assert DAIN.resolve_config(cfg, d).tree_agent == "never"  # multiclass, too few rows
-    nine = dataclasses.replace(d, spec=dataclasses.replace(d.spec, num_outputs=9, class_names=()))
-    assert DAIN.resolve_config(small_min, nine).tree_agent == "never"  # 9 classes: 9 trees per round and fold
+
+    def classes(k: int):  # noqa: ANN202
+        return dataclasses.replace(d, spec=dataclasses.replace(d.spec, num_outputs=k, class_names=()))
+
+    assert DAIN.resolve_config(small_min, classes(TREE_AUTO_MAX_OUTPUTS)).tree_agent == "always"  # e.g. 10 digits
+    assert DAIN.resolve_config(small_min, classes(TREE_AUTO_MAX_OUTPUTS + 1)).tree_agent == "never"  # a tree per class
     reg = retarget(d, "regression", d.target.astype(np.float32))
     assert DAIN.resolve_config(small_min, reg).tree_agent == "always"  # regression, enough rows
     assert DAIN.resolve_config(cfg, reg).tree_agent == "never"  # regression, too few rows
     multi = tiny_multilabel_dataset(240)
     assert DAIN.resolve_config(small_min, multi).tree_agent == "always"  # multilabel, 3 labels
-    many = retarget(multi, "multilabel", np.tile(multi.target, 3))  # 9 labels: 45 fold boosters
+    reps = TREE_AUTO_MAX_OUTPUTS // 3 + 1  # more labels than the cap: a booster per label and fold
+    many = retarget(multi, "multilabel", np.tile(multi.target, reps))
     assert DAIN.resolve_config(small_min, many).tree_agent == "never"
     assert DAIN.resolve_config(dataclasses.replace(cfg, tree_agent="never"), binary(240)).tree_agent == "never"
     assert build_model("dain", binary(240).spec).tree is None  # built directly, auto has no tree agent

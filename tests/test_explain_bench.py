@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from dain.cli import main
-from tests.conftest import fit_mfeat
+from tests.conftest import NO_TREES, fit_mfeat
 
 
 @pytest.fixture(scope="module")
 def dain_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dain") / "run"
-    fit_mfeat(out, "dain", "--set", "active_agents=3", "--threads", "1", epochs=2, hidden=32)
+    fit_mfeat(out, "dain", *NO_TREES, "--set", "active_agents=3", "--threads", "1", epochs=2, hidden=32)
     return out
 
 
@@ -112,7 +112,7 @@ def test_explain_reports_the_inference_setting(dain_run: Path, tmp_path, capsys)
 def test_explain_of_a_dense_run_shows_no_top_k_margin(tmp_path, capsys) -> None:
     """Dense gating wakes every agent: a fixed count, but no choice, so no top-k margin panel or claim."""
     run = tmp_path / "dense"
-    fit_mfeat(run, "dain", "--set", "gating=dense", "--threads", "1", epochs=1, hidden=16)
+    fit_mfeat(run, "dain", *NO_TREES, "--set", "gating=dense", "--threads", "1", epochs=1, hidden=16)
     capsys.readouterr()
     assert main(["explain", "--run", str(run), "--out", str(tmp_path / "ex"), "--no-occlusion", "--json"]) == 0
     s = json.loads(capsys.readouterr().out)["summary"]

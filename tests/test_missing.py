@@ -15,7 +15,7 @@ from dain.data.spec import MultimodalDataset, make_batch, stratified_split
 from dain.errors import ConfigError
 from dain.models import build_model
 from dain.registry import MODELS
-from tests.conftest import fit_mfeat, tiny_batch, tiny_dataset, tiny_spec
+from tests.conftest import NO_TREES, fit_mfeat, tiny_batch, tiny_dataset, tiny_spec
 
 
 def _partly_missing(n: int = 300, seed: int = 0) -> MultimodalDataset:
@@ -288,7 +288,7 @@ def test_train_config_rejects_a_bad_modality_dropout() -> None:
 
 def test_explain_with_a_dropped_modality(tmp_path, capsys) -> None:  # noqa: ANN001
     run = tmp_path / "dain"
-    fit_mfeat(run, "dain")
+    fit_mfeat(run, "dain", *NO_TREES)
     capsys.readouterr()
     res = _cli_json(
         ["explain", "--run", str(run), "--drop", "fou", "--out", str(tmp_path / "ex"), "--no-occlusion"], capsys

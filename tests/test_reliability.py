@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dain.cli import main
-from tests.conftest import fit_mfeat
+from tests.conftest import NO_TREES, fit_mfeat
 
 TINY_FIT = ["--model", "late_fusion", "--max-epochs", "1", "--set", "hidden=8", "--no-progress", "--threads", "1"]
 
@@ -205,7 +205,7 @@ CASES = [
     ),
     Case(
         "set_active_agents_above_k",
-        lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "active_agents=20"],
+        lambda c: [*c.fit("mfeat"), "--model", "dain", "--set", "active_agents=20", *NO_TREES],
         "warning",
         r"active_agents 20 is above the 8 routed agents.*trains with 8",
         _finished,
@@ -374,7 +374,7 @@ def _write(p: Path, text: str) -> Path:
 @pytest.fixture(scope="module")
 def dain_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reliability") / "dain"
-    fit_mfeat(out, "dain", "--seed", "0", "--threads", "1", epochs=1, hidden=16)
+    fit_mfeat(out, "dain", *NO_TREES, "--seed", "0", "--threads", "1", epochs=1, hidden=16)
     return out
 
 

@@ -15,7 +15,7 @@ import yaml
 from safetensors.torch import load_file
 
 from dain.cli import main
-from tests.conftest import REPO, fit_mfeat
+from tests.conftest import NO_TREES, REPO, fit_mfeat
 
 # runs `dain fit` and SIGKILLs itself when epoch 2 starts, i.e. once the epoch-1 checkpoint (last.ckpt) is on disk
 KILLED_FIT = """
@@ -34,7 +34,7 @@ main(sys.argv[1:])
 """
 
 ARGS = ["fit", "--data", "mfeat", "--model", "dain", "--max-epochs", "4", "--set", "hidden=16", "--seed", "3"]
-ARGS += ["--threads", "1", "--no-progress", "--json"]
+ARGS += ["--threads", "1", "--no-progress", "--json", *NO_TREES]
 
 
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path: Path, capsys) -> None:
