@@ -3,9 +3,11 @@ out-of-fold score on the train rows and validation score of the fold boosters' m
 registered dataset or P12 (Raindrop split S, the default config's features). Evidence for the screen's threshold
 and kept count (docs/results.md, issue 12, 2026-12-07 third session).
 
-    python benchmarks/tree_agent_screen.py on|on:KEEP|off FOLDER|NAME|SPLIT [SEED]    # one JSON line
+    python benchmarks/tree_agent_screen.py on|on:KEEP|off|auto FOLDER|NAME|SPLIT [SEED] [LEARNING_RATE]  # a JSON line
 
-``on:KEEP`` screens keeping KEEP columns instead of ``SCREEN_KEEP``.
+``on:KEEP`` screens keeping KEEP columns instead of ``SCREEN_KEEP``; ``auto`` screens where the default would.
+``LEARNING_RATE`` replaces the boosters' default (0.02): the evidence for the multiclass learning rate
+(docs/results.md, issue 12, 2026-12-07 fourth session).
 
 Binary tasks are scored by AUROC, multiclass by accuracy, regression by MAE (lower is better).
 """
@@ -37,6 +39,7 @@ def score(task: str, y: np.ndarray, logits: np.ndarray) -> float:
 def main() -> None:
     mode, where = sys.argv[1], sys.argv[2]
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    rate = {"learning_rate": float(sys.argv[4])} if len(sys.argv) > 4 else {}
     if Path(where).is_dir() or not where.isdigit():  # a folder or a registered dataset's name
         data = load_dataset(where)
     else:
@@ -44,7 +47,8 @@ def main() -> None:
         data = load_dataset("physionet2012", **{**opts, "split": int(where)})
     if mode.startswith("on:"):
         tree_agent.SCREEN_KEEP = int(mode[3:])
-    agent = TreeAgent(data.spec, screen_above_bins=10**12 if mode == "off" else 0)  # on: whatever the bins
+    above = {"off": 10**12, "auto": tree_agent.SCREEN_ABOVE_BINS}.get(mode, 0)  # on: whatever the bins
+    agent = TreeAgent(data.spec, screen_above_bins=above, **rate)
     t0 = time.perf_counter()
     info = agent.fit(data, seed=seed, threads=1)
     seconds = time.perf_counter() - t0
@@ -64,7 +68,8 @@ def main() -> None:
         json.dumps(
             {
                 "data": where,
-                "screen": mode if mode == "off" else f"on:{tree_agent.SCREEN_KEEP}",
+                "screen": mode if mode in ("off", "auto") else f"on:{tree_agent.SCREEN_KEEP}",
+                "learning_rate": agent.learning_rate,
                 "seed": seed,
                 "task": task,
                 "features": int(x.shape[1]),
