@@ -752,6 +752,34 @@ def test_tree_agent_screens_wide_features_on_each_folds_own_rows(monkeypatch: py
         assert np.array_equal(a, b)
 
 
+def test_boosters_score_with_the_process_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree agent and ``gbm`` score with ``torch.get_num_threads()`` threads, not LightGBM's OpenMP default
+    (every core where torch does not share LightGBM's OpenMP runtime)."""
+    lgb = pytest.importorskip("lightgbm")
+    from dain.data.spec import make_batch as data_batch
+    from tests.conftest import tiny_dataset
+
+    data = tiny_dataset(n=240)
+    m = build_model("dain", data.spec, hidden=16, tree_agent="always")
+    m.prepare(data)
+    gbm = build_model("gbm", data.spec)
+    gbm.fit_direct(data, seed=0)
+    test = data_batch(data, data.splits["test"])
+    seen: list[object] = []
+    real = lgb.Booster.predict
+    monkeypatch.setattr(
+        lgb.Booster, "predict", lambda self, x, **kw: (seen.append(kw.get("num_threads")), real(self, x, **kw))[1]
+    )
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        m.eval().tree(test)
+        gbm(test)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+
+
 def test_tree_agent_booster_on_the_first_columns_reads_only_those() -> None:
     """A screened booster that kept the first columns (0..k-1) reads those k, not every column (its names are the
     record of what it read)."""

@@ -265,6 +265,7 @@ class GBMModel(nn.Module):
     def forward(self, batch: dict) -> ModelOutput:
         x = batch_features(self.spec, batch)
         task = boosters_for(self.spec)[0]
-        logits = np.concatenate([to_logits(task, b.predict(x)) for b in self._get_boosters()], 1)
+        threads = torch.get_num_threads()  # as the process's torch ops (see TreeAgent.features_logits)
+        logits = np.concatenate([to_logits(task, b.predict(x, num_threads=threads)) for b in self._get_boosters()], 1)
         out = torch.as_tensor(logits, dtype=torch.float32, device=batch["mask"].device)
         return ModelOutput(out + 0.0 * self._anchor)

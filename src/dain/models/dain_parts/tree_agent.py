@@ -142,7 +142,8 @@ class TreeAgent(nn.Module):
                 rounds += best or booster.current_iteration()
                 texts.append(booster.model_to_string(num_iteration=best))
                 xh = select_columns(x[held], columns_of(booster))
-                held_logits.append(to_logits(self.booster_task, booster.predict(xh, num_iteration=best)))
+                scores = booster.predict(xh, num_iteration=best, num_threads=max(1, threads))
+                held_logits.append(to_logits(self.booster_task, scores))
             if log is not None:
                 log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
             held_logits = np.concatenate(held_logits, 1)
@@ -251,9 +252,13 @@ class TreeAgent(nn.Module):
         """:meth:`fold_logits` from summary features ``x`` [B, F] (each booster reads its own columns)."""
         boosters, L, task = self._get_boosters(), self.labels, self.booster_task
         cols = self._columns
+        # the process's thread count, as its torch ops use. LightGBM's own default is its OpenMP runtime's: where torch
+        # shares that runtime (this project's CPU machine) torch.set_num_threads already limits it, elsewhere it
+        # would score on every core whatever --threads says
+        threads = torch.get_num_threads()
 
         def logits(i: int) -> np.ndarray:
-            return to_logits(task, boosters[i].predict(select_columns(x, cols[i])))
+            return to_logits(task, boosters[i].predict(select_columns(x, cols[i]), num_threads=threads))
 
         return [np.concatenate([logits(i) for i in range(f * L, (f + 1) * L)], 1) for f in range(folds or self.folds)]
 
