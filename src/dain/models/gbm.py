@@ -48,6 +48,15 @@ def to_logits(task: str, p: np.ndarray) -> np.ndarray:
     return p.reshape(-1, 1)
 
 
+def booster_logits(task: str, booster, x: np.ndarray, threads: int | None = None, **predict) -> np.ndarray:  # noqa: ANN001
+    """A booster's logits on ``x`` (:func:`to_logits`), scored on ``threads`` threads (``None``: the process's torch
+    thread count). LightGBM's own default is its OpenMP runtime's: where torch shares that runtime (this project's CPU
+    machine) ``torch.set_num_threads`` already limits it, elsewhere it would score on every core whatever
+    ``--threads`` says."""
+    threads = torch.get_num_threads() if threads is None else threads
+    return to_logits(task, booster.predict(x, num_threads=max(1, threads), **predict))
+
+
 def lightgbm_params(
     task: str,
     num_outputs: int,
@@ -265,7 +274,6 @@ class GBMModel(nn.Module):
     def forward(self, batch: dict) -> ModelOutput:
         x = batch_features(self.spec, batch)
         task = boosters_for(self.spec)[0]
-        threads = torch.get_num_threads()  # as the process's torch ops (see TreeAgent.features_logits)
-        logits = np.concatenate([to_logits(task, b.predict(x, num_threads=threads)) for b in self._get_boosters()], 1)
+        logits = np.concatenate([booster_logits(task, b, x) for b in self._get_boosters()], 1)
         out = torch.as_tensor(logits, dtype=torch.float32, device=batch["mask"].device)
         return ModelOutput(out + 0.0 * self._anchor)

@@ -35,10 +35,10 @@ from dain.data.spec import DatasetSpec, MultimodalDataset
 from dain.errors import DainError
 from dain.models.gbm import (
     batch_features,
+    booster_logits,
     boosters_for,
     lightgbm_params,
     summary_features,
-    to_logits,
     tree_comparisons,
 )
 
@@ -59,9 +59,12 @@ def columns_of(booster) -> np.ndarray:  # noqa: ANN001
     return np.array([int(n.rsplit("_", 1)[1]) for n in booster.feature_name()], dtype=np.int64)
 
 
-def select_columns(x: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``x [N, F]`` restricted to a booster's ``cols`` (no copy when they are all F: an unscreened booster)."""
-    return x if len(cols) == x.shape[1] else x[:, cols]
+def select_columns(x: np.ndarray, cols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``x [N, F]`` (its ``rows``, if given) restricted to a booster's ``cols``, copying only those columns (no copy of
+    ``x`` at all when they are all F and no rows are given: an unscreened booster)."""
+    if len(cols) == x.shape[1]:
+        return x if rows is None else x[rows]
+    return x[:, cols] if rows is None else x[np.ix_(rows, cols)]
 
 
 def lightgbm_available() -> bool:
@@ -141,9 +144,8 @@ class TreeAgent(nn.Module):
                 best = booster.best_iteration or None
                 rounds += best or booster.current_iteration()
                 texts.append(booster.model_to_string(num_iteration=best))
-                xh = select_columns(x[held], columns_of(booster))
-                scores = booster.predict(xh, num_iteration=best, num_threads=max(1, threads))
-                held_logits.append(to_logits(self.booster_task, scores))
+                xh = select_columns(x, columns_of(booster), held)
+                held_logits.append(booster_logits(self.booster_task, booster, xh, threads, num_iteration=best))
             if log is not None:
                 log(f"dain: tree agent fold {f + 1}/{self.folds}: {rounds} rounds in {time.perf_counter() - t0:.1f} s")
             held_logits = np.concatenate(held_logits, 1)
@@ -187,7 +189,7 @@ class TreeAgent(nn.Module):
         lgb = _lgb()
         if screen:  # one copy of the kept columns only (the screen has read every column of these rows)
             cols = self.screen(params, x, y, rows)
-            xr, xv, names = x[np.ix_(rows, cols)], x[np.ix_(val, cols)], [f"Column_{j}" for j in cols]
+            xr, xv, names = select_columns(x, cols, rows), select_columns(x, cols, val), [f"Column_{j}" for j in cols]
         else:
             xr, xv, names = x[rows], x[val], "auto"
         return lgb.train(
@@ -252,13 +254,9 @@ class TreeAgent(nn.Module):
         """:meth:`fold_logits` from summary features ``x`` [B, F] (each booster reads its own columns)."""
         boosters, L, task = self._get_boosters(), self.labels, self.booster_task
         cols = self._columns
-        # the process's thread count, as its torch ops use. LightGBM's own default is its OpenMP runtime's: where torch
-        # shares that runtime (this project's CPU machine) torch.set_num_threads already limits it, elsewhere it
-        # would score on every core whatever --threads says
-        threads = torch.get_num_threads()
 
         def logits(i: int) -> np.ndarray:
-            return to_logits(task, boosters[i].predict(select_columns(x, cols[i]), num_threads=threads))
+            return booster_logits(task, boosters[i], select_columns(x, cols[i]))
 
         return [np.concatenate([logits(i) for i in range(f * L, (f + 1) * L)], 1) for f in range(folds or self.folds)]
 
